@@ -1,0 +1,3 @@
+from airparadis.cli import app
+
+app(prog_name="airparadis")

@@ -1,0 +1,111 @@
+"""The model bundle: one folder that training writes and serving, scoring and MLflow load.
+
+A bundle is ``bundle.json`` (what the model is and how to run it) plus the files of its
+format. Every family exposes the same `SentimentClassifier` interface over raw tweets, and
+cleaning always goes through `airparadis.text`, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from airparadis import LABELS
+from airparadis.text import CLEANING_VERSION
+
+BUNDLE_FILE = "bundle.json"
+
+
+class BundleError(RuntimeError):
+    """The bundle is missing, corrupt, or was written for another cleaning version."""
+
+
+@dataclass
+class BundleInfo:
+    family: str
+    format: str
+    cleaning_version: int = CLEANING_VERSION
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    threshold: float = 0.5
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class SentimentClassifier(Protocol):
+    info: BundleInfo
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """P(positive) for each raw tweet, as float64."""
+        ...
+
+
+Loader = Callable[[Path, BundleInfo], SentimentClassifier]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_format(name: str) -> Callable[[Loader], Loader]:
+    """Formats register a loader; the loader imports its runtime lazily, keeping serving slim."""
+
+    def decorate(loader: Loader) -> Loader:
+        _LOADERS[name] = loader
+        return loader
+
+    return decorate
+
+
+def write_info(directory: Path, info: BundleInfo) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / BUNDLE_FILE).write_text(json.dumps(asdict(info), indent=2, sort_keys=True))
+
+
+def read_info(directory: Path) -> BundleInfo:
+    path = directory / BUNDLE_FILE
+    try:
+        raw = json.loads(path.read_text())
+        info = BundleInfo(**raw)
+    except FileNotFoundError as exc:
+        raise BundleError(f"{directory} is not a model bundle: {BUNDLE_FILE} is missing") from exc
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise BundleError(f"{path} is corrupt: {exc}") from exc
+    if info.cleaning_version != CLEANING_VERSION:
+        raise BundleError(
+            f"{directory} was trained with cleaning v{info.cleaning_version}, "
+            f"this code cleans with v{CLEANING_VERSION}; retrain the model"
+        )
+    return info
+
+
+def find_bundle(root: Path) -> Path:
+    """The bundle folder at or below `root` (MLflow nests it under artifacts/)."""
+    if (root / BUNDLE_FILE).is_file():
+        return root
+    matches = sorted(root.rglob(BUNDLE_FILE))
+    if not matches:
+        raise BundleError(f"no {BUNDLE_FILE} under {root}")
+    return matches[0].parent
+
+
+def load_bundle(path: Path) -> SentimentClassifier:
+    directory = find_bundle(path)
+    info = read_info(directory)
+    _import_builtin_formats()
+    loader = _LOADERS.get(info.format)
+    if loader is None:
+        raise BundleError(f"{directory}: unknown model format {info.format!r}")
+    try:
+        return loader(directory, info)
+    except BundleError:
+        raise
+    except Exception as exc:
+        raise BundleError(f"{directory}: cannot load {info.format} model: {exc}") from exc
+
+
+def _import_builtin_formats() -> None:
+    from airparadis import formats  # noqa: F401  (registers the built-in loaders)

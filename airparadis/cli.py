@@ -1,0 +1,35 @@
+"""The `airparadis` command: one entry point over every component, each imported lazily."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from dashboard.cli import dashboard
+from model_server.cli import feedback_app, serve
+from training_jobs.cli import data_app, evaluate, train
+
+from airparadis.up import up
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Air Paradis Sentiment: train, track, serve and monitor tweet-sentiment models.",
+)
+app.add_typer(data_app, name="data")
+app.add_typer(feedback_app, name="feedback")
+app.command()(train)
+app.command()(evaluate)
+app.command()(serve)
+app.command()(dashboard)
+app.command()(up)
+
+
+@app.callback()
+def _configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,50 @@
+"""Settings every component shares: where state lives and how to reach the model registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Read from ``AIRPARADIS_*`` variables; ``MLFLOW_TRACKING_URI`` overrides the embedded store."""
+
+    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".airparadis"),
+        description="State directory of the embedded mode: MLflow store, feedback, caches.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "AIRPARADIS_TRACKING_URI"),
+        description="MLflow tracking URI; unset means SQLite under `home`.",
+    )
+    registry_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_REGISTRY_URI", "AIRPARADIS_REGISTRY_URI"),
+        description="MLflow registry URI; unset means the tracking URI.",
+    )
+    experiment: str = Field(default="air-paradis-sentiment", description="MLflow experiment.")
+    model_name: str = Field(
+        default="air-paradis-sentiment", description="Registered model name in MLflow."
+    )
+    champion_alias: str = Field(default="champion", description="Alias of the served model.")
+    challenger_alias: str = Field(default="challenger", description="Alias of a runner-up.")
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Artifact directory used only by the embedded SQLite store."""
+        return (self.home / "mlartifacts").resolve()
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.champion_alias}"

@@ -1,0 +1,1 @@
+"""KServe predictor for Air Paradis Sentiment: predict, feedback, metrics, alerting."""

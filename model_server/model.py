@@ -1,0 +1,177 @@
+"""The KServe predictor: any registered model bundle behind the v1 and v2 protocols."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from kserve import InferInput, InferOutput, InferRequest, InferResponse, Model
+from kserve.errors import InvalidInput
+from kserve.utils.utils import generate_uuid
+
+from airparadis import LABELS
+from airparadis.bundle import SentimentClassifier, load_bundle
+from airparadis.tracking import ModelRef, download_model, resolve_model
+from model_server.metrics import PREDICTIONS
+
+logger = logging.getLogger(__name__)
+
+WARMUP_TWEETS = ("what a lovely flight", "my bag is lost again")
+
+
+class SentimentModel(Model):  # type: ignore[misc]
+    """Loads a bundle from the registry (or a path) and classifies raw tweets."""
+
+    def __init__(
+        self, name: str, model_uri: str, max_tweet_chars: int, max_instances: int
+    ) -> None:
+        super().__init__(name)
+        self.model_uri = model_uri
+        self.max_tweet_chars = max_tweet_chars
+        self.max_instances = max_instances
+        self.classifier: SentimentClassifier | None = None
+        self.ref: ModelRef | None = None
+        self.load_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> bool:
+        """Ready only after the bundle loads and a warm-up prediction succeeds."""
+        self.ready = False
+        try:
+            ref = resolve_model(self.model_uri)
+            classifier = load_bundle(download_model(self.model_uri))
+            proba = classifier.predict_proba(list(WARMUP_TWEETS))
+            if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
+                raise ValueError(f"warm-up prediction returned {proba!r}")
+        except Exception as exc:
+            self.load_error = f"cannot load model {self.model_uri}: {exc}"
+            logger.error(self.load_error)
+            return False
+        self.classifier, self.ref, self.load_error = classifier, ref, None
+        self.ready = True
+        logger.info("model %s ready (%s)", self.name, self.version_label)
+        return True
+
+    @property
+    def version_label(self) -> str:
+        if self.ref is not None:
+            return f"{self.ref.name}/{self.ref.version}"
+        return self.model_uri
+
+    def describe(self) -> dict[str, Any]:
+        info = self.classifier.info if self.classifier else None
+        return {
+            "name": self.name,
+            "ready": self.ready,
+            "model_uri": self.model_uri,
+            "registered_name": self.ref.name if self.ref else None,
+            "version": self.ref.version if self.ref else None,
+            "aliases": list(self.ref.aliases) if self.ref else [],
+            "family": info.family if info else None,
+            "format": info.format if info else None,
+            "metrics": info.metrics if info else {},
+            "error": self.load_error,
+        }
+
+    # -- request handling --------------------------------------------------------------------
+    def _check_texts(self, texts: Sequence[object]) -> list[str]:
+        if len(texts) == 0:
+            raise InvalidInput("'instances' must hold at least one tweet")
+        if len(texts) > self.max_instances:
+            raise InvalidInput(
+                f"too many instances: {len(texts)} > {self.max_instances} per request"
+            )
+        out: list[str] = []
+        for index, text in enumerate(texts):
+            if isinstance(text, dict):
+                text = text.get("text")
+            if isinstance(text, bytes):
+                try:
+                    text = text.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput(f"instance {index} is not valid UTF-8") from exc
+            if not isinstance(text, str):
+                raise InvalidInput(
+                    f"instance {index} must be a string (or an object with a 'text' string)"
+                )
+            if len(text) > self.max_tweet_chars:
+                raise InvalidInput(
+                    f"instance {index} is {len(text)} characters; "
+                    f"the limit is {self.max_tweet_chars}"
+                )
+            out.append(text)
+        return out
+
+    def parse(self, payload: dict[str, Any] | InferRequest | bytes) -> list[str]:
+        if isinstance(payload, bytes | bytearray):
+            # kserve hands over the raw body when the client sent no JSON content type.
+            try:
+                payload = json.loads(payload)
+            except ValueError as exc:
+                raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+        if isinstance(payload, InferRequest):
+            if len(payload.inputs) != 1 or payload.inputs[0].datatype != "BYTES":
+                raise InvalidInput("v2 requests need exactly one BYTES input of tweets")
+            data = payload.inputs[0].data
+            return self._check_texts(list(data) if data is not None else [])
+        if not isinstance(payload, dict) or "instances" not in payload:
+            raise InvalidInput("expected a JSON object with an 'instances' list")
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            raise InvalidInput("'instances' must be a list of tweets")
+        return self._check_texts(instances)
+
+    def classify(self, texts: list[str]) -> np.ndarray:
+        if self.classifier is None:
+            raise RuntimeError("model is not loaded")
+        proba = self.classifier.predict_proba(texts)
+        positives = int(np.count_nonzero(proba >= self.classifier.info.threshold))
+        PREDICTIONS.labels(label=LABELS[1]).inc(positives)
+        PREDICTIONS.labels(label=LABELS[0]).inc(len(texts) - positives)
+        return proba
+
+    def predict(
+        self,
+        payload: dict[str, Any] | InferRequest | bytes,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | InferResponse:
+        texts = self.parse(payload)
+        started = time.perf_counter()
+        proba = self.classify(texts)
+        logger.debug("predicted %d tweets in %.2f ms", len(texts), 1e3 * (time.perf_counter() - started))
+        assert self.classifier is not None
+        threshold = self.classifier.info.threshold
+        labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]
+        if isinstance(payload, InferRequest):
+            return InferResponse(
+                response_id=payload.id or generate_uuid(),
+                model_name=self.name,
+                model_version=self.ref.version if self.ref else None,
+                infer_outputs=[
+                    InferOutput(name="label", shape=[len(labels)], datatype="BYTES", data=labels),
+                    InferOutput(
+                        name="probability",
+                        shape=[len(labels)],
+                        datatype="FP64",
+                        data=[float(p) for p in proba],
+                    ),
+                ],
+            )
+        version = self.ref.version if self.ref else None
+        return {
+            "predictions": [
+                {"label": label, "probability": float(p), "model_version": version}
+                for label, p in zip(labels, proba, strict=True)
+            ]
+        }
+
+
+def v2_request(texts: list[str]) -> InferRequest:
+    """A v2 request for `texts`, for clients and tests that speak the Open Inference Protocol."""
+    infer_input = InferInput(name="text", shape=[len(texts)], datatype="BYTES", data=texts)
+    return InferRequest(model_name="", infer_inputs=[infer_input])

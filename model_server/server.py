@@ -1,0 +1,71 @@
+"""Assemble and run the predictor on kserve's ModelServer, with our routes on its FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import kserve
+from kserve.model_server import app
+
+from airparadis.settings import PlatformSettings
+from airparadis.tracking import configure_tracking
+from model_server.alerting import NegativeFeedbackRule
+from model_server.api import build_router
+from model_server.feedback import FeedbackStore, default_sqlite_url
+from model_server.model import SentimentModel
+from model_server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def build_model(settings: ServerSettings, platform: PlatformSettings) -> SentimentModel:
+    return SentimentModel(
+        name=settings.served_name or platform.model_name,
+        model_uri=settings.model_uri or platform.champion_uri,
+        max_tweet_chars=settings.max_tweet_chars,
+        max_instances=settings.max_instances,
+    )
+
+
+def run(settings: ServerSettings, platform: PlatformSettings) -> None:
+    """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
+    configure_tracking(platform)
+    model = build_model(settings, platform)
+    store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))
+    rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
+    # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
+    app.include_router(build_router(model, store, rule, settings.max_tweet_chars))
+    _configure_telemetry(settings)
+
+    server = BoundModelServer(
+        host=settings.host, http_port=settings.http_port, enable_grpc=False, workers=1
+    )
+    server.register_model(model)
+    threading.Thread(target=model.load, name="model-loader", daemon=True).start()
+    server.start([])
+
+
+def _configure_telemetry(settings: ServerSettings) -> None:
+    if settings.applicationinsights_connection_string:
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(
+            connection_string=settings.applicationinsights_connection_string,
+            logger_name="airparadis",
+        )
+        logger.info("Azure Monitor telemetry enabled")
+
+
+class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
+    """kserve binds 0.0.0.0; the embedded mode must stay on loopback."""
+
+    def __init__(self, host: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._host = host
+
+    async def _serve(self) -> None:
+        if self._rest_server is not None:
+            self._rest_server.config.host = self._host
+        await super()._serve()

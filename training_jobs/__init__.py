@@ -1,0 +1,1 @@
+"""Training side of Air Paradis Sentiment: data, models, evaluation, tuning, registry."""

@@ -1,0 +1,67 @@
+"""Logging a bundle to MLflow as a pyfunc model and registering it under an alias."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from airparadis.bundle import SentimentClassifier
+from airparadis.pyfunc import BUNDLE_ARTIFACT, BundlePyfunc
+
+logger = logging.getLogger(__name__)
+
+INPUT_EXAMPLE = pd.DataFrame({"text": ["@united best crew ever, thanks!", "flight delayed again :("]})
+
+
+SaveFn = Callable[[SentimentClassifier, Path], None]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    alias: str
+    model_uri: str
+
+
+def log_bundle(model: SentimentClassifier, bundle_dir: Path) -> str:
+    """Log the bundle as the active run's pyfunc model; returns its ``runs:/`` URI."""
+    proba = model.predict_proba(INPUT_EXAMPLE["text"].tolist())
+    output = pd.DataFrame(
+        {
+            "label": ["positive" if p >= model.info.threshold else "negative" for p in proba],
+            "probability": proba,
+        }
+    )
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=BundlePyfunc(),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        signature=infer_signature(INPUT_EXAMPLE, output),
+        input_example=INPUT_EXAMPLE,
+        metadata={"family": model.info.family, "format": model.info.format},
+    )
+    return str(info.model_uri)
+
+
+def register(model_uri: str, name: str, alias: str, tags: dict[str, str]) -> RegisteredModel:
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    MlflowClient().set_registered_model_alias(name, alias, version.version)
+    logger.info("registered %s version %s as @%s", name, version.version, alias)
+    return RegisteredModel(name=name, version=str(version.version), alias=alias, model_uri=model_uri)
+
+
+def save_and_log(model: SentimentClassifier, save: SaveFn) -> str:
+    """Write the bundle to a scratch folder and log it; MLflow keeps the only copy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = Path(tmp) / BUNDLE_ARTIFACT
+        save(model, bundle_dir)
+        return log_bundle(model, bundle_dir)
