@@ -6,11 +6,10 @@ import logging
 
 import typer
 
+from airparadis.up import up
 from dashboard.cli import dashboard
 from model_server.cli import feedback_app, serve
 from training_jobs.cli import data_app, evaluate, train
-
-from airparadis.up import up
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PlatformSettings(BaseSettings):
-    """Read from ``AIRPARADIS_*`` variables; ``MLFLOW_TRACKING_URI`` overrides the embedded store."""
+    """From ``AIRPARADIS_*`` variables; ``MLFLOW_TRACKING_URI`` overrides the embedded store."""
 
     model_config = SettingsConfigDict(env_prefix="AIRPARADIS_", extra="ignore")
 

@@ -56,9 +56,9 @@ def up(
 
     if retrain or not _champion_exists():
         typer.echo("No champion model yet: training the TF-IDF + LR baseline ...")
-        subprocess.run([sys.executable, "-m", "airparadis", "train"], check=True)  # noqa: S603
+        subprocess.run([sys.executable, "-m", "airparadis", "train"], check=True)
     host = ServerSettings().host
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "-m", "airparadis", "serve", "--port", str(server_port)],
         start_new_session=detach,
     )
@@ -67,7 +67,7 @@ def up(
         server.terminate()
         typer.secho("error: the model server did not become ready", fg="red", err=True)
         raise typer.Exit(1)
-    dashboard = subprocess.Popen(  # noqa: S603
+    dashboard = subprocess.Popen(
         [
             sys.executable, "-m", "airparadis", "dashboard",
             "--port", str(dashboard_port), "--server-url", server_url,
@@ -85,7 +85,9 @@ def up(
     typer.echo(f"Dashboard:    {dashboard_url}")
     typer.echo(f"Metrics:      {server_url}/metrics")
     if detach:
-        typer.echo(f"Running in the background (server pid {server.pid}, dashboard pid {dashboard.pid}).")
+        typer.echo(
+            f"Running in the background (server pid {server.pid}, dashboard pid {dashboard.pid})."
+        )
         return
     typer.echo("Press Ctrl-C to stop.")
     try:

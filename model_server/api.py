@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_server.alerting import NegativeFeedbackRule
-from model_server.feedback import FeedbackStore, FeedbackUnavailable
+from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
 from model_server.metrics import FEEDBACK
 from model_server.model import SentimentModel
 
@@ -99,13 +99,28 @@ def build_router(
             alert=_jsonable(alert),
         )
 
+    @router.get("/v1/feedback/recent", tags=["feedback"])
+    def recent_feedback(since_seconds: int = 3600) -> dict[str, Any]:
+        """Time and verdict of the feedback of the last `since_seconds`, for the ops view."""
+        if not 1 <= since_seconds <= 30 * 86400:
+            raise HTTPException(422, "since_seconds must be between 1 and 2592000")
+        try:
+            rows = store.recent(window_start(since_seconds))
+        except SQLAlchemyError as exc:
+            raise HTTPException(
+                503, f"feedback store unavailable: {exc.__class__.__name__}"
+            ) from exc
+        return {"since_seconds": since_seconds, "feedback": [_jsonable(r) for r in rows]}
+
     @router.get("/v1/alerts", tags=["feedback"])
     def alerts(limit: int = 50) -> dict[str, Any]:
         """Alerts fired by the negative-feedback rule, newest first."""
         try:
             rows = store.alerts(max(1, min(limit, 500)))
         except SQLAlchemyError as exc:
-            raise HTTPException(503, f"feedback store unavailable: {exc.__class__.__name__}") from exc
+            raise HTTPException(
+                503, f"feedback store unavailable: {exc.__class__.__name__}"
+            ) from exc
         return {
             "threshold": rule.threshold,
             "window_seconds": rule.window_seconds,

@@ -104,16 +104,22 @@ class FeedbackStore:
                 raise FeedbackUnavailable("feedback id conflict could not be resolved") from None
             return StoredFeedback(row["id"], _utc(existing["created_at"]), duplicate=True)
         except SQLAlchemyError as exc:
-            raise FeedbackUnavailable(f"feedback store unavailable: {exc.__class__.__name__}") from exc
+            raise FeedbackUnavailable(
+                f"feedback store unavailable: {exc.__class__.__name__}"
+            ) from exc
 
     def get(self, feedback_id: str) -> dict[str, Any] | None:
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    feedback_table.select().where(feedback_table.c.id == feedback_id)
-                ).mappings().first()
+                row = (
+                    conn.execute(feedback_table.select().where(feedback_table.c.id == feedback_id))
+                    .mappings()
+                    .first()
+                )
         except SQLAlchemyError as exc:
-            raise FeedbackUnavailable(f"feedback store unavailable: {exc.__class__.__name__}") from exc
+            raise FeedbackUnavailable(
+                f"feedback store unavailable: {exc.__class__.__name__}"
+            ) from exc
         return dict(row) if row else None
 
     def count_wrong_since(self, since: datetime) -> int:
@@ -154,8 +160,9 @@ class FeedbackStore:
         with self.engine.connect() as conn:
             return [
                 dict(r)
-                for r in conn.execute(feedback_table.select().order_by(feedback_table.c.created_at))
-                .mappings()
+                for r in conn.execute(
+                    feedback_table.select().order_by(feedback_table.c.created_at)
+                ).mappings()
             ]
 
 

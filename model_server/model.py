@@ -26,9 +26,7 @@ WARMUP_TWEETS = ("what a lovely flight", "my bag is lost again")
 class SentimentModel(Model):  # type: ignore[misc]
     """Loads a bundle from the registry (or a path) and classifies raw tweets."""
 
-    def __init__(
-        self, name: str, model_uri: str, max_tweet_chars: int, max_instances: int
-    ) -> None:
+    def __init__(self, name: str, model_uri: str, max_tweet_chars: int, max_instances: int) -> None:
         super().__init__(name)
         self.model_uri = model_uri
         self.max_tweet_chars = max_tweet_chars
@@ -47,7 +45,7 @@ class SentimentModel(Model):  # type: ignore[misc]
             proba = classifier.predict_proba(list(WARMUP_TWEETS))
             if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
                 raise ValueError(f"warm-up prediction returned {proba!r}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (any failure means not ready, with its reason)
             self.load_error = f"cannot load model {self.model_uri}: {exc}"
             logger.error(self.load_error)
             return False
@@ -143,7 +141,9 @@ class SentimentModel(Model):  # type: ignore[misc]
         texts = self.parse(payload)
         started = time.perf_counter()
         proba = self.classify(texts)
-        logger.debug("predicted %d tweets in %.2f ms", len(texts), 1e3 * (time.perf_counter() - started))
+        logger.debug(
+            "predicted %d tweets in %.2f ms", len(texts), 1e3 * (time.perf_counter() - started)
+        )
         assert self.classifier is not None
         threshold = self.classifier.info.threshold
         labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]

@@ -1,13 +1,21 @@
-"""Fixtures shared by every suite: where ../shared lives and a private platform home."""
+"""Shared fixtures: ../shared, a tiny model trained here, a real server on loopback."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "air-paradis-sentiment"
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +25,106 @@ def shared_dir() -> Path:
     if not (path / "README.md").is_file():
         pytest.fail(f"shared data folder not found at {path}; set AIRPARADIS_SHARED_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def sentiment140_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "sentiment140"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, sentiment140_dir: Path) -> Path:
+    """A TF-IDF + LR bundle trained here on a 6,000-tweet stratified slice of the shared data."""
+    from training_jobs.data import load_sources
+    from training_jobs.families.tfidf_lr import TfidfLogisticRegression
+    from training_jobs.split import split_data, stratified_sample
+
+    frame, _ = load_sources([sentiment140_dir])
+    frame = stratified_sample(frame, 6000, seed=7)
+    split = split_data(frame, 0.1, 0.1, seed=7)
+    family = TfidfLogisticRegression()
+    model = family.fit(split.train, split.validation, {"min_df": 1}, seed=7)
+    directory = tmp_path_factory.mktemp("bundle") / "bundle"
+    family.save(model, directory)
+    return directory
+
+
+@dataclass
+class RunningServer:
+    url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def predict_url(self) -> str:
+        return f"{self.url}/v1/models/{MODEL_NAME}:predict"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRPARADIS_", "MLFLOW_"))}
+    env.update({"AIRPARADIS_HOME": str(home), "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def start_server(
+    home: Path, model_uri: str, port: int | None = None, ready_timeout: float = 90, **env: str
+) -> RunningServer:
+    """Start `airparadis serve` as a real process on loopback and wait until it is ready."""
+    port = port or free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / f"server-{port}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airparadis",
+            "serve",
+            "--port",
+            str(port),
+            "--model-uri",
+            model_uri,
+        ],
+        cwd=home,
+        env=server_env(home, **env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    server = RunningServer(f"http://127.0.0.1:{port}", home, process, log)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"server not ready in {ready_timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def model_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
+    """The real model server, serving the tiny bundle, for the whole session."""
+    server = start_server(tmp_path_factory.mktemp("server-home"), str(tiny_bundle))
+    yield server
+    server.stop()

@@ -54,9 +54,9 @@ def prepare(data: DataOption = None) -> None:
     from training_jobs.data import DataError, load_sources
     from training_jobs.settings import TrainingSettings
 
-    settings = TrainingSettings(**({"data": data} if data else {}))
+    settings = TrainingSettings(data=data) if data else TrainingSettings()
     try:
-        frame, report = load_sources(settings.data, cache_dir=PlatformSettings().home / "cache")
+        _, report = load_sources(settings.data, cache_dir=PlatformSettings().home / "cache")
     except DataError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(report.summary())

@@ -131,7 +131,7 @@ def _iter_csv(path: Path, report: SourceReport) -> Iterator[tuple[str, int]]:
             yield text, _TARGETS[target]
 
 
-def _parquet_label(value: object) -> int | None | str:
+def _parquet_label(value: object) -> int | str | None:
     """Return 0/1, None for neutral, or a string describing why the value is unusable."""
     if isinstance(value, str):
         name = value.strip().lower()

@@ -23,9 +23,10 @@ def _fetch(url: str, target: Path, timeout: float) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             total = int(response.headers.get("Content-Length") or 0) or None
-            with target.open("wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name
-            ) as bar:
+            with (
+                target.open("wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar,
+            ):
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)

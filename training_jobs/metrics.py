@@ -8,7 +8,9 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from airparadis import LABELS
 
 
-def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def binary_metrics(
+    y_true: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """Accuracy, ROC-AUC and per-class precision/recall/F1 (keys like ``f1_negative``)."""
     y_true = np.asarray(y_true, dtype=np.int64)
     p_positive = np.asarray(p_positive, dtype=np.float64)

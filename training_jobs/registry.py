@@ -18,7 +18,9 @@ from airparadis.pyfunc import BUNDLE_ARTIFACT, BundlePyfunc
 
 logger = logging.getLogger(__name__)
 
-INPUT_EXAMPLE = pd.DataFrame({"text": ["@united best crew ever, thanks!", "flight delayed again :("]})
+INPUT_EXAMPLE = pd.DataFrame(
+    {"text": ["@united best crew ever, thanks!", "flight delayed again :("]}
+)
 
 
 SaveFn = Callable[[SentimentClassifier, Path], None]
@@ -56,7 +58,9 @@ def register(model_uri: str, name: str, alias: str, tags: dict[str, str]) -> Reg
     version = mlflow.register_model(model_uri, name, tags=tags)
     MlflowClient().set_registered_model_alias(name, alias, version.version)
     logger.info("registered %s version %s as @%s", name, version.version, alias)
-    return RegisteredModel(name=name, version=str(version.version), alias=alias, model_uri=model_uri)
+    return RegisteredModel(
+        name=name, version=str(version.version), alias=alias, model_uri=model_uri
+    )
 
 
 def save_and_log(model: SentimentClassifier, save: SaveFn) -> str:

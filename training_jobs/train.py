@@ -30,7 +30,9 @@ class TrainResult:
     registered: RegisteredModel | None
 
 
-def prepare_split(settings: TrainingSettings, platform: PlatformSettings) -> tuple[Split, LoadReport]:
+def prepare_split(
+    settings: TrainingSettings, platform: PlatformSettings
+) -> tuple[Split, LoadReport]:
     frame, report = load_sources(settings.data, cache_dir=platform.home / "cache")
     frame = stratified_sample(frame, settings.max_rows, settings.seed)
     split = split_data(frame, settings.test_size, settings.val_size, settings.seed)
@@ -80,7 +82,9 @@ def train(
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
 
         by_split = {
-            name: binary_metrics(frame["label"].to_numpy(), model.predict_proba(frame["text"].tolist()))
+            name: binary_metrics(
+                frame["label"].to_numpy(), model.predict_proba(frame["text"].tolist())
+            )
             for name, frame in (("validation", split.validation), ("test", split.test))
         }
         for name, values in by_split.items():
@@ -96,7 +100,11 @@ def train(
                 model_uri,
                 platform.model_name,
                 platform.champion_alias,
-                tags={"family": family.name, "format": family.format, "data.fingerprint": split.fingerprint},
+                tags={
+                    "family": family.name,
+                    "format": family.format,
+                    "data.fingerprint": split.fingerprint,
+                },
             )
         return TrainResult(
             run_id=run.info.run_id,

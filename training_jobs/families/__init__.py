@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 
@@ -13,7 +13,7 @@ from airparadis.bundle import SentimentClassifier
 class Family(Protocol):
     name: str
     format: str
-    default_params: dict[str, Any]
+    default_params: ClassVar[dict[str, Any]]
 
     def fit(
         self, train: pd.DataFrame, validation: pd.DataFrame, params: dict[str, Any], seed: int
