@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
-from airparadis.formats import SklearnClassifier, save_sklearn
+from airparadis.formats.sklearn import SklearnClassifier, save_sklearn
 from airparadis.text import clean_tweets
 
 # Cleaned text is space-separated tokens; placeholders like "xxurl" must stay whole.

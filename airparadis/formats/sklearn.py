@@ -1,4 +1,4 @@
-"""Loaders of the built-in bundle formats. Each imports its runtime only when used."""
+"""The scikit-learn format: a fitted pipeline over cleaned text, stored with joblib."""
 
 from __future__ import annotations
 
