@@ -12,6 +12,7 @@ from model_server.alerting import NegativeFeedbackRule
 from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
 from model_server.metrics import FEEDBACK
 from model_server.model import SentimentModel
+from model_server.telemetry import Telemetry
 
 Label = Literal["negative", "positive"]
 
@@ -58,7 +59,11 @@ class FeedbackOut(BaseModel):
 
 
 def build_router(
-    model: SentimentModel, store: FeedbackStore, rule: NegativeFeedbackRule, max_tweet_chars: int
+    model: SentimentModel,
+    store: FeedbackStore,
+    rule: NegativeFeedbackRule,
+    max_tweet_chars: int,
+    telemetry: Telemetry,
 ) -> APIRouter:
     router = APIRouter()
 
@@ -92,6 +97,9 @@ def build_router(
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
         if not stored.duplicate:
             FEEDBACK.labels(verdict=record["verdict"]).inc()
+            telemetry.feedback(
+                record["verdict"], record["predicted_label"], record["model_version"]
+            )
         return FeedbackOut(
             id=stored.id,
             created_at=stored.created_at.isoformat(),

@@ -2,38 +2,67 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from kserve import InferInput, InferOutput, InferRequest, InferResponse, Model
+from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 from kserve.utils.utils import generate_uuid
 
 from airparadis import LABELS
 from airparadis.bundle import SentimentClassifier, load_bundle
 from airparadis.tracking import ModelRef, download_model, resolve_model
+from model_server.batching import MicroBatcher
 from model_server.metrics import PREDICTIONS
+from model_server.settings import ServerSettings
+from model_server.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-WARMUP_TWEETS = ("what a lovely flight", "my bag is lost again")
+WARMUP_TWEETS = (
+    "@airparadis what a lovely flight, thank you! http://t.co/x",
+    "my bag is lost again and nobody answers the phone :(",
+) * 16
+_POSITIVE_COUNT = PREDICTIONS.labels(label=LABELS[1])
+_NEGATIVE_COUNT = PREDICTIONS.labels(label=LABELS[0])
 
 
 class SentimentModel(Model):  # type: ignore[misc]
     """Loads a bundle from the registry (or a path) and classifies raw tweets."""
 
-    def __init__(self, name: str, model_uri: str, max_tweet_chars: int, max_instances: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        model_uri: str,
+        settings: ServerSettings,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         super().__init__(name)
         self.model_uri = model_uri
-        self.max_tweet_chars = max_tweet_chars
-        self.max_instances = max_instances
+        self.max_tweet_chars = settings.max_tweet_chars
+        self.max_instances = settings.max_instances
+        self.inline_budget_s = settings.inline_budget_us / 1e6
+        self.telemetry = telemetry or Telemetry(enabled=False)
         self.classifier: SentimentClassifier | None = None
         self.ref: ModelRef | None = None
         self.load_error: str | None = None
+        self.seconds_per_tweet = float("inf")
+        # One model thread: the runtimes parallelise inside a call, and calls stay ordered.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.batcher = MicroBatcher(
+            self._classify_in_worker,
+            self.executor,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_batch_wait_ms / 1e3,
+            max_pending=settings.max_pending_tweets,
+        )
+        self.batching = settings.batching
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> bool:
@@ -45,13 +74,19 @@ class SentimentModel(Model):  # type: ignore[misc]
             proba = classifier.predict_proba(list(WARMUP_TWEETS))
             if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
                 raise ValueError(f"warm-up prediction returned {proba!r}")
+            self.seconds_per_tweet = _measure_seconds_per_tweet(classifier)
         except Exception as exc:  # noqa: BLE001  (any failure means not ready, with its reason)
             self.load_error = f"cannot load model {self.model_uri}: {exc}"
             logger.error(self.load_error)
             return False
         self.classifier, self.ref, self.load_error = classifier, ref, None
         self.ready = True
-        logger.info("model %s ready (%s)", self.name, self.version_label)
+        logger.info(
+            "model %s ready (%s, %.1f us per tweet)",
+            self.name,
+            self.version_label,
+            1e6 * self.seconds_per_tweet,
+        )
         return True
 
     @property
@@ -128,11 +163,27 @@ class SentimentModel(Model):  # type: ignore[misc]
             raise RuntimeError("model is not loaded")
         proba = self.classifier.predict_proba(texts)
         positives = int(np.count_nonzero(proba >= self.classifier.info.threshold))
-        PREDICTIONS.labels(label=LABELS[1]).inc(positives)
-        PREDICTIONS.labels(label=LABELS[0]).inc(len(texts) - positives)
+        if positives:
+            _POSITIVE_COUNT.inc(positives)
+        if positives < len(texts):
+            _NEGATIVE_COUNT.inc(len(texts) - positives)
         return proba
 
-    def predict(
+    def _classify_in_worker(self, texts: list[str]) -> np.ndarray:
+        return self.classify(texts)
+
+    async def _run_model(self, texts: list[str]) -> np.ndarray:
+        """Cheap work runs inline; the rest goes to the model thread, batched or not."""
+        if len(texts) * self.seconds_per_tweet <= self.inline_budget_s:
+            return self.classify(texts)
+        if self.batching:
+            return await self.batcher.submit(texts)
+        proba: np.ndarray = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._classify_in_worker, texts
+        )
+        return proba
+
+    async def predict(
         self,
         payload: dict[str, Any] | InferRequest | bytes,
         headers: dict[str, str] | None = None,
@@ -140,38 +191,43 @@ class SentimentModel(Model):  # type: ignore[misc]
     ) -> dict[str, Any] | InferResponse:
         texts = self.parse(payload)
         started = time.perf_counter()
-        proba = self.classify(texts)
-        logger.debug(
-            "predicted %d tweets in %.2f ms", len(texts), 1e3 * (time.perf_counter() - started)
-        )
+        proba = await self._run_model(texts)
+        latency = time.perf_counter() - started
         assert self.classifier is not None
         threshold = self.classifier.info.threshold
         labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]
+        version = self.ref.version if self.ref else None
+        if self.telemetry.enabled:
+            self.telemetry.predictions(labels, proba, latency, version, headers)
         if isinstance(payload, InferRequest):
             return InferResponse(
                 response_id=payload.id or generate_uuid(),
                 model_name=self.name,
-                model_version=self.ref.version if self.ref else None,
+                model_version=version,
                 infer_outputs=[
                     InferOutput(name="label", shape=[len(labels)], datatype="BYTES", data=labels),
                     InferOutput(
                         name="probability",
                         shape=[len(labels)],
                         datatype="FP64",
-                        data=[float(p) for p in proba],
+                        data=proba.tolist(),
                     ),
                 ],
             )
-        version = self.ref.version if self.ref else None
         return {
             "predictions": [
-                {"label": label, "probability": float(p), "model_version": version}
-                for label, p in zip(labels, proba, strict=True)
+                {"label": label, "probability": p, "model_version": version}
+                for label, p in zip(labels, proba.tolist(), strict=True)
             ]
         }
 
 
-def v2_request(texts: list[str]) -> InferRequest:
-    """A v2 request for `texts`, for clients and tests that speak the Open Inference Protocol."""
-    infer_input = InferInput(name="text", shape=[len(texts)], datatype="BYTES", data=texts)
-    return InferRequest(model_name="", infer_inputs=[infer_input])
+def _measure_seconds_per_tweet(classifier: SentimentClassifier) -> float:
+    """Per-tweet cost of small calls, which decides what may run on the event loop."""
+    texts = list(WARMUP_TWEETS[:2])
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        classifier.predict_proba(texts)
+        best = min(best, (time.perf_counter() - started) / len(texts))
+    return best

@@ -13,31 +13,44 @@ from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from model_server.alerting import NegativeFeedbackRule
 from model_server.api import build_router
+from model_server.batching import Overloaded
 from model_server.feedback import FeedbackStore, default_sqlite_url
+from model_server.limits import RequestLimits, overload_handler
 from model_server.model import SentimentModel
 from model_server.settings import ServerSettings
+from model_server.telemetry import Telemetry
+from model_server.telemetry import configure as configure_telemetry
 
 logger = logging.getLogger(__name__)
 
 
-def build_model(settings: ServerSettings, platform: PlatformSettings) -> SentimentModel:
+def build_model(
+    settings: ServerSettings, platform: PlatformSettings, telemetry: Telemetry
+) -> SentimentModel:
     return SentimentModel(
         name=settings.served_name or platform.model_name,
         model_uri=settings.model_uri or platform.champion_uri,
-        max_tweet_chars=settings.max_tweet_chars,
-        max_instances=settings.max_instances,
+        settings=settings,
+        telemetry=telemetry,
     )
 
 
 def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
     configure_tracking(platform)
-    model = build_model(settings, platform)
+    telemetry = configure_telemetry(settings.applicationinsights_connection_string)
+    model = build_model(settings, platform, telemetry)
     store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))
     rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
-    app.include_router(build_router(model, store, rule, settings.max_tweet_chars))
-    _configure_telemetry(settings)
+    app.include_router(build_router(model, store, rule, settings.max_tweet_chars, telemetry))
+    app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight_requests,
+        retry_after=settings.retry_after_seconds,
+    )
 
     server = BoundModelServer(
         host=settings.host, http_port=settings.http_port, enable_grpc=False, workers=1
@@ -45,17 +58,6 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     server.register_model(model)
     threading.Thread(target=model.load, name="model-loader", daemon=True).start()
     server.start([])
-
-
-def _configure_telemetry(settings: ServerSettings) -> None:
-    if settings.applicationinsights_connection_string:
-        from azure.monitor.opentelemetry import configure_azure_monitor
-
-        configure_azure_monitor(
-            connection_string=settings.applicationinsights_connection_string,
-            logger_name="airparadis",
-        )
-        logger.info("Azure Monitor telemetry enabled")
 
 
 class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]

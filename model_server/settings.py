@@ -24,6 +24,29 @@ class ServerSettings(BaseSettings):
     )
     max_tweet_chars: int = Field(default=1000, ge=1, description="Longest accepted tweet.")
     max_instances: int = Field(default=2000, ge=1, description="Most tweets in one request.")
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest accepted request body (413 beyond)."
+    )
+    max_pending_tweets: int = Field(
+        default=20_000,
+        ge=1,
+        description="Tweets admitted and waiting for the model; beyond it, 503 with Retry-After.",
+    )
+    max_in_flight_requests: int = Field(
+        default=256, ge=1, description="Predict requests in progress; beyond it, 503 at once."
+    )
+    inline_budget_us: float = Field(
+        default=300.0,
+        ge=0,
+        description="Run a request on the event loop when its estimated model time is below "
+        "this; anything longer goes to a worker thread (or the micro-batcher).",
+    )
+    batching: bool = Field(default=True, description="Combine concurrent requests.")
+    max_batch_size: int = Field(default=64, ge=1, description="Most tweets in one model call.")
+    max_batch_wait_ms: float = Field(
+        default=2.0, ge=0, description="Longest a request waits for others to join its batch."
+    )
+    retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 503.")
     alert_threshold: int = Field(
         default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
     )

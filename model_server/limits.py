@@ -1,0 +1,115 @@
+"""Admission control in front of the app: body size, and predict requests in progress.
+
+Both answer at once with a JSON error, so a client over the limit never waits in a queue
+that only grows, and the probes keep answering under overload.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_LIMITED_SUFFIXES = (":predict", "/infer", ":explain")
+
+
+async def _send_error(send: Send, status: int, message: str, retry_after: int | None) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestLimits:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_in_flight: int, retry_after: int
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.retry_after = retry_after
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                await _send_error(send, 400, "invalid Content-Length header", None)
+                return
+            if size > self.max_body_bytes:
+                await _send_error(send, 413, f"request body over {self.max_body_bytes} bytes", None)
+                return
+        else:
+            buffered = await self._read_bounded(receive)
+            if buffered is None:
+                await _send_error(send, 413, f"request body over {self.max_body_bytes} bytes", None)
+                return
+            receive = _replay(buffered)
+
+        if not scope["path"].endswith(_LIMITED_SUFFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await _send_error(
+                send, 503, "server overloaded: too many requests in progress", self.retry_after
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _read_bounded(self, receive: Receive) -> bytes | None:
+        """The whole body of a request without Content-Length, or None past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def overload_handler(retry_after: int) -> Any:
+    """Exception handler turning `Overloaded` into 503 with Retry-After."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"error": f"server overloaded: {exc}"},
+            status_code=503,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    return handle

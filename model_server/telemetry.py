@@ -1,0 +1,72 @@
+"""Custom events for Azure Monitor, sent through OpenTelemetry's logging bridge.
+
+`configure_azure_monitor` attaches an OpenTelemetry handler to the ``airparadis`` logger; a
+record carrying ``microsoft.custom_event.name`` becomes a row of Application Insights'
+``customEvents`` table, which the alert rule (deploy/azure) queries. Without a connection
+string nothing is exported and the hot path pays one attribute check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+PREDICTION_EVENT = "airparadis_prediction"
+FEEDBACK_EVENT = "airparadis_feedback"
+EVENT_NAME_KEY = "microsoft.custom_event.name"
+events = logging.getLogger("airparadis.events")
+
+
+class Telemetry:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        if enabled:
+            events.setLevel(logging.INFO)
+
+    def predictions(
+        self,
+        labels: Sequence[str],
+        proba: np.ndarray,
+        latency_s: float,
+        model_version: str | None,
+        headers: dict[str, str] | None,
+    ) -> None:
+        request_id = (headers or {}).get("x-request-id")
+        for label, p in zip(labels, proba.tolist(), strict=True):
+            events.info(
+                PREDICTION_EVENT,
+                extra={
+                    EVENT_NAME_KEY: PREDICTION_EVENT,
+                    "label": label,
+                    "probability": p,
+                    "latency_ms": 1e3 * latency_s,
+                    "model_version": model_version or "",
+                    "request_id": request_id or "",
+                },
+            )
+
+    def feedback(self, verdict: str, predicted_label: str, model_version: str | None) -> None:
+        if not self.enabled:
+            return
+        events.info(
+            FEEDBACK_EVENT,
+            extra={
+                EVENT_NAME_KEY: FEEDBACK_EVENT,
+                "verdict": verdict,
+                "predicted_label": predicted_label,
+                "model_version": model_version or "",
+            },
+        )
+
+
+def configure(connection_string: str | None) -> Telemetry:
+    """Azure Monitor when a connection string is set; otherwise telemetry stays off."""
+    if not connection_string:
+        return Telemetry(enabled=False)
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    configure_azure_monitor(connection_string=connection_string, logger_name="airparadis")
+    logging.getLogger(__name__).info("Azure Monitor telemetry enabled")
+    return Telemetry(enabled=True)
