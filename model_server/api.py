@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -108,10 +108,10 @@ def build_router(
         )
 
     @router.get("/v1/feedback/recent", tags=["feedback"])
-    def recent_feedback(since_seconds: int = 3600) -> dict[str, Any]:
+    def recent_feedback(
+        since_seconds: Annotated[int, Query(ge=1, le=30 * 86400)] = 3600,
+    ) -> dict[str, Any]:
         """Time and verdict of the feedback of the last `since_seconds`, for the ops view."""
-        if not 1 <= since_seconds <= 30 * 86400:
-            raise HTTPException(422, "since_seconds must be between 1 and 2592000")
         try:
             rows = store.recent(window_start(since_seconds))
         except SQLAlchemyError as exc:
@@ -121,10 +121,10 @@ def build_router(
         return {"since_seconds": since_seconds, "feedback": [_jsonable(r) for r in rows]}
 
     @router.get("/v1/alerts", tags=["feedback"])
-    def alerts(limit: int = 50) -> dict[str, Any]:
+    def alerts(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
         """Alerts fired by the negative-feedback rule, newest first."""
         try:
-            rows = store.alerts(max(1, min(limit, 500)))
+            rows = store.alerts(limit)
         except SQLAlchemyError as exc:
             raise HTTPException(
                 503, f"feedback store unavailable: {exc.__class__.__name__}"

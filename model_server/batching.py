@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_server.metrics import BATCH_SIZE, PENDING
+
 logger = logging.getLogger(__name__)
 
 Predict = Callable[[list[str]], np.ndarray]
@@ -58,11 +60,13 @@ class MicroBatcher:
             self._worker = loop.create_task(self._run(), name="micro-batcher")
         job = _Job(texts, loop.create_future())
         self.pending += len(texts)
+        PENDING.set(self.pending)
         self._queue.put_nowait(job)
         try:
             return await job.future
         finally:
             self.pending -= len(texts)
+            PENDING.set(self.pending)
 
     async def _collect(self, queue: asyncio.Queue[_Job]) -> list[_Job]:
         jobs = [await queue.get()]
@@ -89,6 +93,7 @@ class MicroBatcher:
         while True:
             jobs = await self._collect(self._queue)
             texts = [t for job in jobs for t in job.texts]
+            BATCH_SIZE.observe(len(texts))
             try:
                 proba = await loop.run_in_executor(self._executor, self._predict, texts)
             except Exception as exc:  # noqa: BLE001  (the error belongs to every waiting request)

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LIMITED_SUFFIXES = (":predict", "/infer", ":explain")
+DISABLED_PREFIX = "/v2/repository"
 
 
 async def _send_error(send: Send, status: int, message: str, retry_after: int | None) -> None:
@@ -34,6 +35,9 @@ class RequestLimits:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(DISABLED_PREFIX):
+            await _send_error(send, 404, "the model repository API is disabled", None)
+            return
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return

@@ -17,6 +17,7 @@ from kserve.utils.utils import generate_uuid
 
 from airparadis import LABELS
 from airparadis.bundle import SentimentClassifier, load_bundle
+from airparadis.text import clean_tweet
 from airparadis.tracking import ModelRef, download_model, resolve_model
 from model_server.batching import MicroBatcher
 from model_server.metrics import PREDICTIONS
@@ -29,6 +30,8 @@ WARMUP_TWEETS = (
     "@airparadis what a lovely flight, thank you! http://t.co/x",
     "my bag is lost again and nobody answers the phone :(",
 ) * 16
+MAX_EXPLAIN_INSTANCES = 32
+MAX_EXPLAIN_TOKENS = 64
 _POSITIVE_COUNT = PREDICTIONS.labels(label=LABELS[1])
 _NEGATIVE_COUNT = PREDICTIONS.labels(label=LABELS[0])
 
@@ -183,6 +186,22 @@ class SentimentModel(Model):  # type: ignore[misc]
         )
         return proba
 
+    async def explain(
+        self, payload: dict[str, Any] | InferRequest | bytes, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """`:explain` gives each tweet's token contributions (see `explain_tweet`)."""
+        texts = self.parse(payload)
+        if len(texts) > MAX_EXPLAIN_INSTANCES:
+            raise InvalidInput(f"explain takes at most {MAX_EXPLAIN_INSTANCES} tweets")
+        classifier = self.classifier
+        if classifier is None:
+            raise RuntimeError("model is not loaded")
+        explanations = await asyncio.get_running_loop().run_in_executor(
+            self.executor,
+            lambda: [explain_tweet(classifier, t, MAX_EXPLAIN_TOKENS) for t in texts],
+        )
+        return {"explanations": explanations}
+
     async def predict(
         self,
         payload: dict[str, Any] | InferRequest | bytes,
@@ -220,6 +239,33 @@ class SentimentModel(Model):  # type: ignore[misc]
                 for label, p in zip(labels, proba.tolist(), strict=True)
             ]
         }
+
+
+def explain_tweet(classifier: SentimentClassifier, text: str, max_tokens: int) -> dict[str, Any]:
+    """Token contributions: exact logit parts for linear models, occlusion for the rest.
+
+    Occlusion drops one token at a time and costs one batched call over at most
+    `max_tokens` + 1 variants, whatever the family.
+    """
+    p_full = float(classifier.predict_proba([text])[0])
+    exact = getattr(classifier, "explain", None)
+    result = exact(text) if exact is not None else None
+    if result is not None:
+        tokens, parts = result
+        method, unit = "exact-linear", "logit"
+    else:
+        tokens = clean_tweet(text).split()[:max_tokens]
+        variants = [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))]
+        proba = classifier.predict_proba(variants) if variants else np.empty(0)
+        parts = [p_full - float(p) for p in proba]
+        method, unit = "occlusion", "probability"
+    return {
+        "label": LABELS[1] if p_full >= classifier.info.threshold else LABELS[0],
+        "probability": p_full,
+        "method": method,
+        "unit": unit,
+        "tokens": [{"token": t, "contribution": c} for t, c in zip(tokens, parts, strict=True)],
+    }
 
 
 def _measure_seconds_per_tweet(classifier: SentimentClassifier) -> float:

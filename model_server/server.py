@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import kserve
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from kserve.model_server import app
 
 from airparadis.settings import PlatformSettings
@@ -15,7 +18,7 @@ from model_server.alerting import NegativeFeedbackRule
 from model_server.api import build_router
 from model_server.batching import Overloaded
 from model_server.feedback import FeedbackStore, default_sqlite_url
-from model_server.limits import RequestLimits, overload_handler
+from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.model import SentimentModel
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
@@ -68,6 +71,33 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
         self._host = host
 
     async def _serve(self) -> None:
-        if self._rest_server is not None:
-            self._rest_server.config.host = self._host
+        rest = self._rest_server
+        if rest is not None:
+            rest.config.host = self._host
+            create_application = rest.create_application
+
+            def create_then_adjust() -> None:
+                create_application()
+                # kserve answers 501 to a model_version it cannot address: the client's error.
+                app.add_exception_handler(NotImplementedError, _client_error)
+                # The model-repository API would let any client reload or unload the served
+                # model: RequestLimits answers 404 there, and the schema no longer lists it.
+                app.openapi = _openapi_without(app.openapi, DISABLED_PREFIX)
+
+            rest.create_application = create_then_adjust
         await super()._serve()
+
+
+def _openapi_without(openapi: Callable[[], dict[str, Any]], prefix: str) -> Any:
+    def schema() -> dict[str, Any]:
+        document = openapi()
+        document["paths"] = {
+            path: item for path, item in document["paths"].items() if not path.startswith(prefix)
+        }
+        return document
+
+    return schema
+
+
+async def _client_error(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc) or "not supported"}, status_code=400)

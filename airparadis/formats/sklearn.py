@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ class LinearTextScorer:
     def _grams(self, tokens: list[str]) -> list[str]:
         grams: list[str] = tokens[:] if self.min_n == 1 else []
         if self.min_n <= 2 <= self.max_n:
-            grams += [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+            grams += [f"{a} {b}" for a, b in pairwise(tokens)]
         if self.min_n <= 3 <= self.max_n:
             grams += [
                 f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)
@@ -90,6 +91,36 @@ class LinearTextScorer:
         for n in range(max(self.min_n, 4), self.max_n + 1):
             grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
         return grams
+
+    def contributions(self, cleaned: str) -> tuple[list[str], list[float], float]:
+        """Exact split of the logit into per-token parts, and the intercept.
+
+        Each n-gram's term (coef * tf-idf / norm) is shared equally by the tokens it spans,
+        so the parts plus the intercept add up to the logit the model computes.
+        """
+        tokens = cleaned.split()
+        positions: dict[str, list[tuple[int, int]]] = {}
+        for n in range(self.min_n, self.max_n + 1):
+            for start in range(len(tokens) - n + 1):
+                gram = " ".join(tokens[start : start + n])
+                if gram in self.terms:
+                    positions.setdefault(gram, []).append((start, n))
+        norm = 0.0
+        weights: dict[str, float] = {}
+        for gram, spans in positions.items():
+            weighted, idf = self.terms[gram]
+            count = len(spans)
+            tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
+            weights[gram] = weighted * tf / count  # per occurrence
+            norm += (idf * tf) ** 2
+        parts = [0.0] * len(tokens)
+        scale = 1.0 / math.sqrt(norm) if norm > 0.0 else 0.0
+        for gram, spans in positions.items():
+            for start, n in spans:
+                share = weights[gram] * scale / n
+                for index in range(start, start + n):
+                    parts[index] += share
+        return tokens, parts, self.intercept
 
     def score(self, cleaned: str) -> float:
         get = self.terms.get
@@ -122,6 +153,13 @@ class SklearnClassifier:
         self.pipeline = pipeline
         self.info = info
         self.scorer = LinearTextScorer.from_pipeline(pipeline) if compile_scorer else None
+
+    def explain(self, text: str) -> tuple[list[str], list[float]] | None:
+        """Exact per-token logit contributions, when the pipeline compiled to a scorer."""
+        if self.scorer is None:
+            return None
+        tokens, parts, _ = self.scorer.contributions(clean_tweet(text))
+        return tokens, parts
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.scorer is not None:

@@ -182,3 +182,34 @@ def test_serves_registered_champion(tmp_path: Path, sentiment140_dir: Path) -> N
         assert response.json()["predictions"][0]["model_version"] == "1"
     finally:
         server.stop()
+
+
+def test_model_repository_api_is_disabled(model_server: RunningServer) -> None:
+    for action in ("load", "unload"):
+        response = httpx.post(f"{model_server.url}/v2/repository/models/{MODEL_NAME}/{action}")
+        assert response.status_code == 404
+    assert httpx.get(f"{model_server.url}/v2/health/ready").status_code == 200
+    paths = httpx.get(f"{model_server.url}/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/v2/repository")]
+
+
+def test_explain_gives_exact_linear_contributions(model_server: RunningServer, tiny_bundle: Path) -> None:
+    import math
+
+    tweet = "I do not like this delayed flight"
+    response = httpx.post(
+        f"{model_server.url}/v1/models/{MODEL_NAME}:explain", json={"instances": [tweet]}
+    )
+    assert response.status_code == 200
+    explanation = response.json()["explanations"][0]
+    assert explanation["method"] == "exact-linear"
+    assert [t["token"] for t in explanation["tokens"]] == "i do not like this delayed flight".split()
+    model = load_bundle(tiny_bundle)
+    intercept = model.scorer.intercept  # type: ignore[attr-defined]
+    logit = intercept + sum(t["contribution"] for t in explanation["tokens"])
+    assert 1 / (1 + math.exp(-logit)) == pytest.approx(model.predict_proba([tweet])[0], abs=1e-9)
+
+
+def test_unsupported_model_version_is_a_client_error(model_server: RunningServer) -> None:
+    response = httpx.get(f"{model_server.url}/v2/models/{MODEL_NAME}/ready?model_version=3")
+    assert response.status_code == 400

@@ -1,0 +1,194 @@
+"""Feedback durability and idempotency on SQLite and a real PostgreSQL; alerting; export."""
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from model_server.alerting import ALERT_EVENT, NegativeFeedbackRule
+from model_server.feedback import FeedbackStore, FeedbackUnavailable, default_sqlite_url
+from tests.conftest import RunningServer, free_port, server_env, start_server
+
+POSTGRES_URL = os.environ.get(
+    "AIRPARADIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _record(verdict: str = "wrong", feedback_id: str | None = None) -> dict[str, object]:
+    return {
+        "id": feedback_id,
+        "tweet": "my bag is lost",
+        "predicted_label": "positive",
+        "probability": 0.8,
+        "verdict": verdict,
+        "correct_label": None,
+        "model_name": "m",
+        "model_version": "3",
+        "request_id": "r-1",
+    }
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[FeedbackStore]:
+    """A FeedbackStore in a fresh schema of the real PostgreSQL server."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"create schema {schema}"))
+    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    store = FeedbackStore(url.render_as_string(hide_password=False))
+    yield store
+    store.engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"drop schema {schema} cascade"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> FeedbackStore:
+    if request.param == "sqlite":
+        return FeedbackStore(default_sqlite_url(tmp_path))
+    return request.getfixturevalue("postgres_store")  # type: ignore[no-any-return]
+
+
+def test_store_is_idempotent_on_client_ids(store: FeedbackStore) -> None:
+    first = store.add(_record(feedback_id="abc"))
+    again = store.add(_record(feedback_id="abc"))
+    other = store.add(_record())
+    assert not first.duplicate and again.duplicate
+    assert again.created_at == first.created_at
+    assert len(other.id) == 32
+    rows = store.export_rows()
+    assert [r["id"] for r in rows].count("abc") == 1
+    assert len(rows) == 2
+    assert rows[0]["model_version"] == "3"
+
+
+def test_alert_fires_at_threshold_once_per_window(store: FeedbackStore, caplog: pytest.LogCaptureFixture) -> None:
+    rule = NegativeFeedbackRule(store, threshold=3, window_seconds=300)
+    store.add(_record("correct"))
+    fired = []
+    with caplog.at_level(logging.WARNING, logger="airparadis.alerts"):
+        for _ in range(5):
+            store.add(_record("wrong"))
+            fired.append(rule.evaluate("3"))
+    assert [a is not None for a in fired] == [False, False, True, False, False]
+    assert fired[2] is not None and fired[2]["count"] == 3
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [ALERT_EVENT]
+    assert caplog.records[0].levelname == "WARNING"
+    assert len(store.alerts()) == 1
+
+
+def test_unreachable_store_raises_instead_of_dropping() -> None:
+    port = free_port()  # nothing listens there
+    store = FeedbackStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=2")
+    with pytest.raises(FeedbackUnavailable):
+        store.add(_record())
+
+
+def test_server_answers_503_when_the_store_is_down(tmp_path: Path, tiny_bundle: Path) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=2"
+    server = start_server(tmp_path, str(tiny_bundle), AIRPARADIS_SERVER_FEEDBACK_DB_URL=url)
+    try:
+        body = {"tweet": "x", "predicted_label": "positive", "verdict": "wrong"}
+        response = httpx.post(f"{server.url}/v1/feedback", json=body, timeout=30)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert "unavailable" in response.json()["detail"]
+        # Predictions do not depend on the feedback store.
+        assert httpx.post(server.predict_url, json={"instances": ["hi"]}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_server_alerts_through_the_route(model_server: RunningServer) -> None:
+    before = len(httpx.get(f"{model_server.url}/v1/alerts").json()["alerts"])
+    answers = [
+        httpx.post(
+            f"{model_server.url}/v1/feedback",
+            json={"tweet": f"delayed {i}", "predicted_label": "positive", "verdict": "wrong"},
+        ).json()
+        for i in range(3)
+    ]
+    alerts = httpx.get(f"{model_server.url}/v1/alerts").json()
+    assert alerts["threshold"] == 3 and alerts["window_seconds"] == 300
+    if before == 0:
+        assert answers[2]["alert"] is not None
+        assert len(alerts["alerts"]) == 1
+    assert "airparadis_alerts_total" in httpx.get(f"{model_server.url}/metrics").text
+
+
+def test_feedback_export_cli_writes_parquet(model_server: RunningServer, tmp_path: Path) -> None:
+    httpx.post(
+        f"{model_server.url}/v1/feedback",
+        json={"tweet": "to export", "predicted_label": "negative", "correct_label": "negative"},
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "airparadis", "feedback", "export", "--out", str(tmp_path / "out")],
+        cwd=model_server.home, env=server_env(model_server.home), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    table = pq.read_table(tmp_path / "out" / "feedback.parquet")
+    rows = table.to_pylist()
+    assert any(r["tweet"] == "to export" and r["verdict"] == "correct" for r in rows)
+    assert f"{len(rows)} feedback rows" in result.stdout
+    assert table.schema.field("created_at").type.tz == "UTC"
+
+
+async def _post_feedback(url: str, ids: list[str], acked: list[str], workers: int) -> None:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for feedback_id in ids:
+        queue.put_nowait(feedback_id)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            feedback_id = queue.get_nowait()
+            body = {"tweet": "t", "predicted_label": "positive", "verdict": "wrong", "feedback_id": feedback_id}
+            try:
+                response = await client.post(url, json=body)
+            except httpx.HTTPError:
+                continue  # the server died mid-request: not acknowledged
+            if response.status_code == 201:
+                acked.append(feedback_id)
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        await asyncio.gather(*(worker(client) for _ in range(workers)))
+
+
+def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path) -> None:
+    server = start_server(tmp_path, str(tiny_bundle))
+    ids = [f"k9-{i}" for i in range(2000)]
+    acked: list[str] = []
+
+    async def run_and_kill() -> None:
+        task = asyncio.create_task(_post_feedback(f"{server.url}/v1/feedback", ids, acked, 16))
+        while len(acked) < 600:
+            await asyncio.sleep(0.01)
+        os.kill(server.process.pid, signal.SIGKILL)
+        await task
+
+    asyncio.run(run_and_kill())
+    server.process.wait()
+    assert 600 <= len(acked) < 2000
+    restarted = start_server(tmp_path, str(tiny_bundle))
+    after_crash = [r["id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
+    assert set(acked) <= set(after_crash)
+    assert len(after_crash) == len(set(after_crash))
+    try:
+        # Retrying every id after the restart stores each unacknowledged one once, too.
+        retried: list[str] = []
+        asyncio.run(_post_feedback(f"{restarted.url}/v1/feedback", ids, retried, 8))
+        assert len(retried) == 2000
+    finally:
+        restarted.stop()
+    stored = [r["id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
+    assert len(stored) == len(set(stored)) == 2000
