@@ -1,0 +1,273 @@
+"""Write the Azure Monitor alert on negative feedback as an ARM template.
+
+The model server sends one custom event per stored feedback through azure-monitor-opentelemetry:
+name ``airparadis_feedback``, custom dimension ``verdict`` = ``correct`` | ``wrong``. It lands in
+Application Insights' ``customEvents`` table (``AppEvents`` in a Log Analytics workspace).
+The rule counts the ``wrong`` ones and fires when there are at least
+``ServerSettings().alert_threshold`` of them within ``ServerSettings().alert_window_seconds``,
+the same numbers the server uses for its own in-process alert, so both agree.
+
+    .venv/bin/python deploy/azure/render_alert.py          # rewrite feedback-alert.json
+    .venv/bin/python deploy/azure/render_alert.py --check  # exit 1 when it is stale
+    .venv/bin/python deploy/azure/render_alert.py --from-env --output my-alert.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from model_server.settings import ServerSettings  # noqa: E402
+
+TEMPLATE = Path(__file__).with_name("feedback-alert.json")
+EVENT_NAME = "airparadis_feedback"
+VERDICT_DIMENSION = "verdict"
+NEGATIVE_VERDICT = "wrong"
+
+# Window sizes a log search alert rule accepts, in seconds.
+ALLOWED_WINDOWS = {
+    60: "PT1M",
+    300: "PT5M",
+    600: "PT10M",
+    900: "PT15M",
+    1800: "PT30M",
+    2700: "PT45M",
+    3600: "PT1H",
+    7200: "PT2H",
+    10800: "PT3H",
+    14400: "PT4H",
+    18000: "PT5H",
+    21600: "PT6H",
+    86400: "P1D",
+    172800: "P2D",
+}
+
+APP_INSIGHTS_QUERY = (
+    "customEvents\n"
+    f'| where name == "{EVENT_NAME}"\n'
+    f'| extend verdict = tostring(customDimensions["{VERDICT_DIMENSION}"])\n'
+    f'| where verdict == "{NEGATIVE_VERDICT}"\n'
+    "| project timestamp, verdict, cloud_RoleInstance"
+)
+WORKSPACE_QUERY = (
+    "AppEvents\n"
+    f'| where Name == "{EVENT_NAME}"\n'
+    f'| extend verdict = tostring(Properties["{VERDICT_DIMENSION}"])\n'
+    f'| where verdict == "{NEGATIVE_VERDICT}"\n'
+    "| project TimeGenerated, verdict, AppRoleInstance"
+)
+
+
+def iso_window(seconds: int) -> str:
+    """ISO 8601 duration of an alert window; only the sizes Azure accepts."""
+    try:
+        return ALLOWED_WINDOWS[seconds]
+    except KeyError:
+        allowed = ", ".join(str(s) for s in sorted(ALLOWED_WINDOWS))
+        raise ValueError(
+            f"alert window of {seconds}s is not one Azure Monitor accepts ({allowed})"
+        ) from None
+
+
+def iso_to_seconds(duration: str) -> int:
+    """Inverse of ``iso_window`` (tests compare the template with the settings)."""
+    for seconds, iso in ALLOWED_WINDOWS.items():
+        if iso == duration:
+            return seconds
+    raise ValueError(f"unknown window {duration!r}")
+
+
+def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
+    window = iso_window(window_seconds)
+    frequency = "PT1M" if window_seconds <= 900 else "PT5M"
+    action_group_id = (
+        "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
+    )
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "metadata": {
+            "description": (
+                "Air Paradis: alert when users flag predictions as wrong too often "
+                f"(at least {threshold} '{NEGATIVE_VERDICT}' feedbacks within {window})."
+            ),
+            "generator": "deploy/azure/render_alert.py from model_server.settings.ServerSettings",
+            "alertThreshold": threshold,
+            "alertWindowSeconds": window_seconds,
+        },
+        "parameters": {
+            "targetResourceId": {
+                "type": "string",
+                "metadata": {
+                    "description": "Resource id of the Application Insights component "
+                    "(or of its Log Analytics workspace when targetType is 'workspace')."
+                },
+            },
+            "targetType": {
+                "type": "string",
+                "defaultValue": "appInsights",
+                "allowedValues": ["appInsights", "workspace"],
+                "metadata": {
+                    "description": "appInsights queries customEvents; workspace, AppEvents."
+                },
+            },
+            "location": {
+                "type": "string",
+                "defaultValue": "[resourceGroup().location]",
+                "metadata": {"description": "Region of the alert rule (that of the target)."},
+            },
+            "alertName": {"type": "string", "defaultValue": "airparadis-wrong-predictions"},
+            "severity": {
+                "type": "int",
+                "defaultValue": 2,
+                "allowedValues": [0, 1, 2, 3, 4],
+                "metadata": {"description": "0 critical ... 4 verbose."},
+            },
+            "actionGroupName": {"type": "string", "defaultValue": "airparadis-ops"},
+            "actionGroupShortName": {
+                "type": "string",
+                "defaultValue": "airparadis",
+                "maxLength": 12,
+            },
+            "emailAddress": {
+                "type": "string",
+                "metadata": {"description": "Mailbox of the on-call team."},
+            },
+            "webhookUrl": {
+                "type": "securestring",
+                "defaultValue": "",
+                "metadata": {
+                    "description": "Optional webhook (Teams, PagerDuty, ...); empty for none."
+                },
+            },
+        },
+        "variables": {
+            "appInsightsQuery": APP_INSIGHTS_QUERY,
+            "workspaceQuery": WORKSPACE_QUERY,
+        },
+        "resources": [
+            {
+                "type": "Microsoft.Insights/actionGroups",
+                "apiVersion": "2023-01-01",
+                "name": "[parameters('actionGroupName')]",
+                "location": "Global",
+                "properties": {
+                    "groupShortName": "[parameters('actionGroupShortName')]",
+                    "enabled": True,
+                    "emailReceivers": [
+                        {
+                            "name": "on-call-email",
+                            "emailAddress": "[parameters('emailAddress')]",
+                            "useCommonAlertSchema": True,
+                        }
+                    ],
+                    "webhookReceivers": (
+                        "[if(empty(parameters('webhookUrl')), createArray(), "
+                        "createArray(createObject('name', 'on-call-webhook', 'serviceUri', "
+                        "parameters('webhookUrl'), 'useCommonAlertSchema', true())))]"
+                    ),
+                },
+            },
+            {
+                "type": "Microsoft.Insights/scheduledQueryRules",
+                "apiVersion": "2022-06-15",
+                "name": "[parameters('alertName')]",
+                "location": "[parameters('location')]",
+                "kind": "LogAlert",
+                "dependsOn": [action_group_id],
+                "properties": {
+                    "displayName": "Air Paradis: too many wrong predictions",
+                    "description": (
+                        f"{threshold} or more '{NEGATIVE_VERDICT}' feedbacks on the sentiment "
+                        f"predictor within {window}. See docs/deploy-aks.md."
+                    ),
+                    "severity": "[parameters('severity')]",
+                    "enabled": True,
+                    "scopes": ["[parameters('targetResourceId')]"],
+                    "evaluationFrequency": frequency,
+                    "windowSize": window,
+                    "criteria": {
+                        "allOf": [
+                            {
+                                "query": (
+                                    "[if(equals(parameters('targetType'), 'workspace'), "
+                                    "variables('workspaceQuery'), variables('appInsightsQuery'))]"
+                                ),
+                                "timeAggregation": "Count",
+                                "operator": "GreaterThanOrEqual",
+                                "threshold": threshold,
+                                "failingPeriods": {
+                                    "numberOfEvaluationPeriods": 1,
+                                    "minFailingPeriodsToAlert": 1,
+                                },
+                            }
+                        ]
+                    },
+                    "autoMitigate": True,
+                    "actions": {
+                        "actionGroups": [action_group_id],
+                        "customProperties": {
+                            "runbook": "docs/deploy-aks.md#the-negative-feedback-alert"
+                        },
+                    },
+                },
+            },
+        ],
+        "outputs": {
+            "alertRuleId": {
+                "type": "string",
+                "value": (
+                    "[resourceId('Microsoft.Insights/scheduledQueryRules', "
+                    "parameters('alertName'))]"
+                ),
+            }
+        },
+    }
+
+
+def default_settings() -> tuple[int, int]:
+    """Threshold and window the server uses when no AIRPARADIS_SERVER_ALERT_* is set."""
+    fields = ServerSettings.model_fields
+    return int(fields["alert_threshold"].default), int(fields["alert_window_seconds"].default)
+
+
+def render(settings: ServerSettings | None = None) -> str:
+    """The template for ``settings``, or for the server's defaults (the committed file)."""
+    if settings is None:
+        threshold, window = default_settings()
+    else:
+        threshold, window = settings.alert_threshold, settings.alert_window_seconds
+    return json.dumps(build_template(threshold, window), indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Render deploy/azure/feedback-alert.json.")
+    parser.add_argument("--check", action="store_true", help="only report drift")
+    parser.add_argument(
+        "--from-env",
+        action="store_true",
+        help="use AIRPARADIS_SERVER_ALERT_* from the environment instead of the defaults",
+    )
+    parser.add_argument("--output", type=Path, default=TEMPLATE, help="file to write")
+    args = parser.parse_args(argv)
+    text = render(ServerSettings() if args.from_env else None)
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is stale; run: .venv/bin/python deploy/azure/render_alert.py")
+            return 1
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The Azure Monitor alert (deploy/azure): same threshold and window as the model server."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from model_server.settings import ServerSettings
+
+from .conftest import REPO_ROOT
+
+TEMPLATE_PATH = REPO_ROOT / "deploy" / "azure" / "feedback-alert.json"
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "render_alert", REPO_ROOT / "deploy" / "azure" / "render_alert.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RENDER = _module()
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return dict(json.loads(TEMPLATE_PATH.read_text(encoding="utf-8")))
+
+
+def _resource(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    (resource,) = [r for r in template["resources"] if r["type"] == kind]
+    return resource
+
+
+def test_threshold_and_window_equal_the_server_settings(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AIRPARADIS_SERVER_ALERT_THRESHOLD", "AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ServerSettings()
+    rule = _resource(template, "Microsoft.Insights/scheduledQueryRules")["properties"]
+    (criterion,) = rule["criteria"]["allOf"]
+    assert criterion["threshold"] == settings.alert_threshold == 3
+    assert criterion["operator"] == "GreaterThanOrEqual"
+    assert criterion["timeAggregation"] == "Count"
+    assert RENDER.iso_to_seconds(rule["windowSize"]) == settings.alert_window_seconds == 300
+    assert rule["windowSize"] == "PT5M"
+    assert template["metadata"]["alertThreshold"] == settings.alert_threshold
+
+
+def test_committed_template_is_up_to_date() -> None:
+    assert TEMPLATE_PATH.read_text(encoding="utf-8") == RENDER.render(), (
+        "deploy/azure/feedback-alert.json is stale; run: "
+        ".venv/bin/python deploy/azure/render_alert.py"
+    )
+
+
+def test_query_counts_negative_feedback_events(template: dict[str, Any]) -> None:
+    for name in ("appInsightsQuery", "workspaceQuery"):
+        query = template["variables"][name]
+        assert '"airparadis_feedback"' in query
+        assert '["verdict"]' in query and '== "wrong"' in query
+    assert template["variables"]["appInsightsQuery"].startswith("customEvents")
+    assert template["variables"]["workspaceQuery"].startswith("AppEvents")
+
+
+def test_rule_notifies_an_action_group(template: dict[str, Any]) -> None:
+    group = _resource(template, "Microsoft.Insights/actionGroups")
+    assert (
+        group["properties"]["emailReceivers"][0]["emailAddress"] == "[parameters('emailAddress')]"
+    )
+    rule = _resource(template, "Microsoft.Insights/scheduledQueryRules")
+    assert rule["kind"] == "LogAlert"
+    assert rule["properties"]["actions"]["actionGroups"] == rule["dependsOn"]
+    assert rule["properties"]["scopes"] == ["[parameters('targetResourceId')]"]
+    assert template["parameters"]["webhookUrl"]["type"] == "securestring"
+
+
+def test_other_settings_render_other_numbers() -> None:
+    custom = ServerSettings(alert_threshold=7, alert_window_seconds=900)
+    data = json.loads(RENDER.render(custom))
+    rule = _resource(data, "Microsoft.Insights/scheduledQueryRules")["properties"]
+    assert rule["criteria"]["allOf"][0]["threshold"] == 7
+    assert rule["windowSize"] == "PT15M"
+    with pytest.raises(ValueError, match="not one Azure Monitor accepts"):
+        RENDER.iso_window(420)
+
+
+def test_example_parameters_match_the_template(template: dict[str, Any]) -> None:
+    example = json.loads(
+        (REPO_ROOT / "deploy/azure/feedback-alert.parameters.example.json").read_text()
+    )
+    given = set(example["parameters"])
+    declared = set(template["parameters"])
+    required = {k for k, v in template["parameters"].items() if "defaultValue" not in v}
+    assert given <= declared
+    assert required <= given

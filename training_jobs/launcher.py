@@ -1,0 +1,243 @@
+"""Run an ``airparadis`` command as a Kubernetes Job next to the in-cluster MLflow.
+
+``build_job`` turns CLI arguments (``["train", "--family", "tfidf_lr"]``) into a ``V1Job``
+shaped like the Helm chart's Jobs: same image, labels, security context, scratch volumes and
+MLflow address, so the chart's NetworkPolicies let it reach MLflow and PostgreSQL.
+``job_to_yaml`` prints it (``--dry-run``) and ``submit_job`` creates it with ``BatchV1Api``,
+using the in-cluster ServiceAccount (the chart's ``<release>-launcher``) or the local kubeconfig.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+COMMANDS_WITH_COMPONENT = {"train", "tune", "retrain", "score", "evaluate"}
+SCRATCH_HOME = "/var/lib/airparadis"
+
+
+class LauncherSettings(BaseSettings):
+    """Where and how Jobs run, read from ``AIRPARADIS_K8S_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_K8S_", extra="ignore")
+
+    namespace: str = Field(default="airparadis", description="Namespace of the Jobs.")
+    release: str = Field(
+        default="airparadis",
+        description="Helm release the Jobs belong to (app.kubernetes.io/instance label).",
+    )
+    image: str = Field(default="airparadis-training:0.1.0", description="Training image reference.")
+    image_pull_policy: str = Field(default="IfNotPresent")
+    service_account: str = Field(
+        default="airparadis", description="ServiceAccount the Job's pod runs as."
+    )
+    mlflow_tracking_uri: str = Field(
+        default="http://airparadis-mlflow:5000", description="In-cluster MLflow URL."
+    )
+    cpu_request: str = Field(default="1")
+    cpu_limit: str = Field(default="2")
+    memory_request: str = Field(default="4Gi")
+    memory_limit: str = Field(default="8Gi")
+    backoff_limit: int = Field(default=2, ge=0)
+    ttl_seconds_after_finished: int = Field(default=86400, ge=0)
+    active_deadline_seconds: int = Field(default=43200, ge=1)
+    run_as_user: int = Field(default=10001, ge=1, description="Non-root uid of the image.")
+    data_claim: str | None = Field(
+        default=None, description="PersistentVolumeClaim with the training data (read-only)."
+    )
+    data_mount_path: str = Field(default="/data")
+    optuna_storage_secret: str | None = Field(
+        default=None, description="Secret holding the Optuna storage URL (OPTUNA_STORAGE)."
+    )
+    optuna_storage_secret_key: str = Field(default="url")
+    extra_env: dict[str, str] = Field(
+        default_factory=dict, description="Extra plain variables, as a JSON object."
+    )
+
+
+def _component(command_args: list[str]) -> str:
+    if command_args and command_args[0] in COMMANDS_WITH_COMPONENT:
+        return command_args[0]
+    return "job"
+
+
+def job_name(release: str, component: str) -> str:
+    """A unique, DNS-1123 Job name such as ``airparadis-train-5f3a9c``."""
+    base = re.sub(r"[^a-z0-9-]+", "-", f"{release}-{component}".lower()).strip("-")
+    return f"{base[:55].rstrip('-')}-{secrets.token_hex(3)}"
+
+
+def _labels(settings: LauncherSettings, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "airparadis",
+        "app.kubernetes.io/instance": settings.release,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "airparadis",
+        "app.kubernetes.io/managed-by": "airparadis-launcher",
+        # The chart's NetworkPolicy for batch pods selects this label.
+        "airparadis.io/workload": "job",
+    }
+
+
+def _env(settings: LauncherSettings, component: str) -> list[client.V1EnvVar]:
+    env = [
+        client.V1EnvVar(name="MLFLOW_TRACKING_URI", value=settings.mlflow_tracking_uri),
+        client.V1EnvVar(name="AIRPARADIS_HOME", value=SCRATCH_HOME),
+        client.V1EnvVar(name="HOME", value="/tmp"),  # noqa: S108 - an emptyDir in the pod
+        client.V1EnvVar(name="MPLCONFIGDIR", value="/tmp/matplotlib"),  # noqa: S108
+    ]
+    if settings.data_claim:
+        env.append(client.V1EnvVar(name="AIRPARADIS_TRAIN_DATA", value=settings.data_mount_path))
+    if component == "tune" and settings.optuna_storage_secret:
+        env.append(
+            client.V1EnvVar(
+                name="OPTUNA_STORAGE",
+                value_from=client.V1EnvVarSource(
+                    secret_key_ref=client.V1SecretKeySelector(
+                        name=settings.optuna_storage_secret,
+                        key=settings.optuna_storage_secret_key,
+                    )
+                ),
+            )
+        )
+    env.extend(client.V1EnvVar(name=k, value=v) for k, v in sorted(settings.extra_env.items()))
+    return env
+
+
+def _volumes(
+    settings: LauncherSettings,
+) -> tuple[list[client.V1Volume], list[client.V1VolumeMount]]:
+    volumes = [
+        client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource(size_limit="1Gi")),
+        client.V1Volume(name="home", empty_dir=client.V1EmptyDirVolumeSource(size_limit="2Gi")),
+    ]
+    mounts = [
+        client.V1VolumeMount(name="tmp", mount_path="/tmp"),  # noqa: S108
+        client.V1VolumeMount(name="home", mount_path=SCRATCH_HOME),
+    ]
+    if settings.data_claim:
+        volumes.append(
+            client.V1Volume(
+                name="data",
+                persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=settings.data_claim, read_only=True
+                ),
+            )
+        )
+        mounts.append(
+            client.V1VolumeMount(name="data", mount_path=settings.data_mount_path, read_only=True)
+        )
+    return volumes, mounts
+
+
+def build_job(
+    command_args: list[str],
+    settings: LauncherSettings,
+    *,
+    name: str | None = None,
+    completions: int | None = None,
+    parallelism: int | None = None,
+) -> client.V1Job:
+    """Describe ``airparadis <command_args>`` as a Job.
+
+    ``completions`` (with optional ``parallelism``) makes an Indexed Job of that many pods,
+    e.g. Optuna workers sharing one study.
+    """
+    if not command_args:
+        raise ValueError("command_args must hold at least the subcommand, e.g. ['train']")
+    component = _component(command_args)
+    labels = _labels(settings, component)
+    volumes, mounts = _volumes(settings)
+    uid = settings.run_as_user
+    container = client.V1Container(
+        name=component,
+        image=settings.image,
+        image_pull_policy=settings.image_pull_policy,
+        command=["airparadis"],
+        args=list(command_args),
+        env=_env(settings, component),
+        resources=client.V1ResourceRequirements(
+            requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
+            limits={"cpu": settings.cpu_limit, "memory": settings.memory_limit},
+        ),
+        security_context=client.V1SecurityContext(
+            run_as_non_root=True,
+            run_as_user=uid,
+            run_as_group=uid,
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=client.V1Capabilities(drop=["ALL"]),
+            seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        volume_mounts=mounts,
+    )
+    pod_spec = client.V1PodSpec(
+        service_account_name=settings.service_account,
+        automount_service_account_token=False,
+        restart_policy="Never",
+        security_context=client.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=uid,
+            run_as_group=uid,
+            fs_group=uid,
+            seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        containers=[container],
+        volumes=volumes,
+    )
+    spec = client.V1JobSpec(
+        backoff_limit=settings.backoff_limit,
+        ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
+        active_deadline_seconds=settings.active_deadline_seconds,
+        template=client.V1PodTemplateSpec(
+            metadata=client.V1ObjectMeta(labels=labels), spec=pod_spec
+        ),
+    )
+    if completions is not None:
+        spec.completion_mode = "Indexed"
+        spec.completions = completions
+        spec.parallelism = parallelism or completions
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(
+            name=name or job_name(settings.release, component),
+            namespace=settings.namespace,
+            labels=labels,
+        ),
+        spec=spec,
+    )
+
+
+def job_to_dict(job: client.V1Job) -> dict[str, Any]:
+    """The Job as the plain JSON-able mapping the API server receives."""
+    data: dict[str, Any] = client.ApiClient().sanitize_for_serialization(job)
+    return data
+
+
+def job_to_yaml(job: client.V1Job) -> str:
+    """The Job as a YAML manifest, e.g. for ``--dry-run`` or ``kubectl apply -f -``."""
+    return str(yaml.safe_dump(job_to_dict(job), sort_keys=False))
+
+
+def load_kube_config() -> None:
+    """In a pod use its ServiceAccount; elsewhere the current kubeconfig context."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+
+
+def submit_job(job: client.V1Job, namespace: str) -> str:
+    """Create the Job and return its name."""
+    load_kube_config()
+    created = client.BatchV1Api().create_namespaced_job(namespace=namespace, body=job)
+    if created.metadata is None or not created.metadata.name:
+        raise RuntimeError("the API server returned a Job without a name")
+    return str(created.metadata.name)
