@@ -26,8 +26,8 @@ class ModelRef:
     tags: dict[str, str]
 
 
-def configure_tracking(settings: PlatformSettings) -> str:
-    """Point MLflow at the configured store and make sure the experiment exists."""
+def connect(settings: PlatformSettings) -> str:
+    """Point MLflow's tracking and registry clients at the configured store."""
     import mlflow
 
     uri = settings.resolved_tracking_uri
@@ -35,6 +35,14 @@ def configure_tracking(settings: PlatformSettings) -> str:
         settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(settings.registry_uri or uri)
+    return uri
+
+
+def configure_tracking(settings: PlatformSettings) -> str:
+    """Connect, and make sure the experiment that runs log into exists."""
+    import mlflow
+
+    uri = connect(settings)
     if mlflow.get_experiment_by_name(settings.experiment) is None:
         location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
         mlflow.create_experiment(settings.experiment, artifact_location=location)
@@ -72,10 +80,15 @@ def resolve_model(uri: str) -> ModelRef | None:
     )
 
 
+def needs_registry(uri: str) -> bool:
+    """Whether loading `uri` goes through MLflow (anything but a local folder)."""
+    return "://" in uri or uri.startswith("models:/")
+
+
 def download_model(uri: str, dest: Path | None = None) -> Path:
     """Local folder holding the model at `uri`: a path as is, anything else downloaded."""
     local = Path(uri)
-    if "://" not in uri and not uri.startswith("models:/"):
+    if not needs_registry(uri):
         if not local.exists():
             raise FileNotFoundError(f"model path {uri} does not exist")
         return local

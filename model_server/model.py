@@ -18,7 +18,7 @@ from kserve.utils.utils import generate_uuid
 from airparadis import LABELS
 from airparadis.bundle import SentimentClassifier, load_bundle
 from airparadis.text import clean_tweet
-from airparadis.tracking import ModelRef, download_model, resolve_model
+from airparadis.tracking import ModelRef, download_model, needs_registry, resolve_model
 from model_server.batching import MicroBatcher
 from model_server.metrics import PREDICTIONS
 from model_server.settings import ServerSettings
@@ -72,7 +72,7 @@ class SentimentModel(Model):  # type: ignore[misc]
         """Ready only after the bundle loads and a warm-up prediction succeeds."""
         self.ready = False
         try:
-            ref = resolve_model(self.model_uri)
+            ref = resolve_model(self.model_uri) if needs_registry(self.model_uri) else None
             classifier = load_bundle(download_model(self.model_uri))
             proba = classifier.predict_proba(list(WARMUP_TWEETS))
             if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from kserve.model_server import app
 
 from airparadis.settings import PlatformSettings
-from airparadis.tracking import configure_tracking
+from airparadis.tracking import connect, needs_registry
 from model_server.alerting import NegativeFeedbackRule
 from model_server.api import build_router
 from model_server.batching import Overloaded
@@ -40,9 +40,10 @@ def build_model(
 
 def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
-    configure_tracking(platform)
     telemetry = configure_telemetry(settings.applicationinsights_connection_string)
     model = build_model(settings, platform, telemetry)
+    if needs_registry(model.model_uri):
+        connect(platform)
     store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))
     rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.

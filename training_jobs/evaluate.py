@@ -6,7 +6,7 @@ from pathlib import Path
 
 from airparadis.bundle import load_bundle
 from airparadis.settings import PlatformSettings
-from airparadis.tracking import configure_tracking, download_model
+from airparadis.tracking import connect, download_model, needs_registry
 from training_jobs.data import LoadReport, load_sources
 from training_jobs.metrics import binary_metrics
 
@@ -15,8 +15,8 @@ def evaluate(
     model_uri: str, data: list[Path], platform: PlatformSettings
 ) -> tuple[dict[str, float], LoadReport]:
     frame, report = load_sources(data)
-    if "://" in model_uri or model_uri.startswith("models:/"):
-        configure_tracking(platform)
+    if needs_registry(model_uri):
+        connect(platform)
     model = load_bundle(download_model(model_uri))
     proba = model.predict_proba(frame["text"].tolist())
     metrics = binary_metrics(frame["label"].to_numpy(), proba, model.info.threshold)

@@ -19,6 +19,7 @@ from airparadis.bundle import BundleInfo, register_format
 from airparadis.text import clean_tweet, clean_tweets
 
 SKLEARN_FILE = "model.joblib"
+LINEAR_FILE = "linear.npz"
 
 
 class LinearTextScorer:
@@ -30,21 +31,43 @@ class LinearTextScorer:
 
     def __init__(
         self,
-        vocabulary: dict[str, int],
+        terms: list[str],
+        weighted: np.ndarray,
         idf: np.ndarray,
-        coef: np.ndarray,
         intercept: float,
         ngram_range: tuple[int, int],
         sublinear_tf: bool,
     ) -> None:
-        weighted = (coef * idf).tolist()
-        idf_list = idf.tolist()
-        self.terms: dict[str, tuple[float, float]] = {
-            term: (weighted[index], idf_list[index]) for term, index in vocabulary.items()
-        }
+        self.terms: dict[str, tuple[float, float]] = dict(
+            zip(terms, zip(weighted.tolist(), idf.tolist(), strict=True), strict=True)
+        )
         self.intercept = float(intercept)
         self.min_n, self.max_n = ngram_range
         self.sublinear_tf = sublinear_tf
+
+    def save(self, path: Path) -> None:
+        """Plain arrays: serving rebuilds the scorer without scikit-learn or unpickling."""
+        weighted, idf = zip(*self.terms.values(), strict=True) if self.terms else ((), ())
+        np.savez(
+            path,
+            terms=np.array(list(self.terms), dtype=str),
+            weighted=np.array(weighted, dtype=np.float64),
+            idf=np.array(idf, dtype=np.float64),
+            meta=np.array([self.intercept, self.min_n, self.max_n, float(self.sublinear_tf)]),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearTextScorer:
+        with np.load(path, allow_pickle=False) as data:
+            intercept, min_n, max_n, sublinear = data["meta"].tolist()
+            return cls(
+                data["terms"].tolist(),
+                data["weighted"],
+                data["idf"],
+                intercept,
+                (int(min_n), int(max_n)),
+                bool(sublinear),
+            )
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> LinearTextScorer | None:
@@ -71,10 +94,13 @@ class LinearTextScorer:
         )
         if not supported:
             return None
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        coef = np.asarray(model.coef_[0], dtype=np.float64)
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
         return cls(
-            vectorizer.vocabulary_,
-            np.asarray(vectorizer.idf_, dtype=np.float64),
-            np.asarray(model.coef_[0], dtype=np.float64),
+            terms,
+            coef * idf,
+            idf,
             float(model.intercept_[0]),
             vectorizer.ngram_range,
             vectorizer.sublinear_tf,
@@ -147,12 +173,33 @@ class LinearTextScorer:
 
 
 class SklearnClassifier:
-    """A scikit-learn pipeline over cleaned text (TF-IDF + logistic regression)."""
+    """A scikit-learn pipeline over cleaned text (TF-IDF + logistic regression).
 
-    def __init__(self, pipeline: Any, info: BundleInfo, compile_scorer: bool = True) -> None:
-        self.pipeline = pipeline
+    With a compiled scorer the pipeline itself is only unpickled if something asks for it.
+    """
+
+    def __init__(
+        self,
+        pipeline: Any,
+        info: BundleInfo,
+        compile_scorer: bool = True,
+        scorer: LinearTextScorer | None = None,
+        pipeline_path: Path | None = None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._pipeline_path = pipeline_path
         self.info = info
-        self.scorer = LinearTextScorer.from_pipeline(pipeline) if compile_scorer else None
+        if scorer is None and compile_scorer:
+            scorer = LinearTextScorer.from_pipeline(pipeline)
+        self.scorer = scorer
+
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None and self._pipeline_path is not None:
+            import joblib
+
+            self._pipeline = joblib.load(self._pipeline_path)
+        return self._pipeline
 
     def explain(self, text: str) -> tuple[list[str], list[float]] | None:
         """Exact per-token logit contributions, when the pipeline compiled to a scorer."""
@@ -173,6 +220,9 @@ class SklearnClassifier:
 
 @register_format("sklearn")
 def load_sklearn(directory: Path, info: BundleInfo) -> SklearnClassifier:
+    if (directory / LINEAR_FILE).is_file():
+        scorer = LinearTextScorer.load(directory / LINEAR_FILE)
+        return SklearnClassifier(None, info, scorer=scorer, pipeline_path=directory / SKLEARN_FILE)
     import joblib
 
     return SklearnClassifier(joblib.load(directory / SKLEARN_FILE), info)
@@ -183,3 +233,6 @@ def save_sklearn(pipeline: Any, directory: Path) -> None:
 
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, directory / SKLEARN_FILE)
+    scorer = LinearTextScorer.from_pipeline(pipeline)
+    if scorer is not None:
+        scorer.save(directory / LINEAR_FILE)

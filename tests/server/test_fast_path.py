@@ -33,3 +33,16 @@ def test_compiled_scorer_handles_repeated_ngrams_and_sublinear_tf(sentiment140_d
         texts = ["so so so good good", "bad bad bad bad day day"] + split.test["text"].tolist()[:300]
         slow = SklearnClassifier(model.pipeline, model.info, compile_scorer=False)
         np.testing.assert_allclose(model.predict_proba(texts), slow.predict_proba(texts), atol=1e-6)
+
+
+def test_serving_loads_the_scorer_without_scikit_learn(tiny_bundle: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from airparadis.bundle import load_bundle; "
+        f"m = load_bundle(Path({str(tiny_bundle)!r})); p = m.predict_proba(['great flight']); "
+        "assert 0 <= p[0] <= 1; print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
