@@ -1,108 +1,176 @@
-"""The Panel app: a user page to classify tweets and give feedback."""
+"""The Panel app: the user page at ``/`` and the ops page at ``/ops``, with optional login."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import panel as pn
-import param
 
-from dashboard.client import ModelServerClient, Prediction, RequestRejected, ServerUnavailable
+from dashboard import theme
+from dashboard.auth import OPS_PATH, authorize_callback, may_open_ops, oauth_options
+from dashboard.connection import ServerConnection
+from dashboard.ops import OpsPage
 from dashboard.settings import DashboardSettings
+from dashboard.user import UserPage
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Air Paradis – Sentiment Analysis"
+OPS_TITLE = "Air Paradis – Operations"
 
 
-class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
-    """State of one browser session: the tweet typed, its prediction, the feedback sent."""
-
-    text = param.String(default="", doc="The tweet to classify.")
-    prediction = param.Parameter(default=None, doc="Last Prediction, or None.")
-    message = param.String(default="", doc="Inline message: confirmation or problem.")
-    banner = param.String(default="", doc="Server problem shown on top; empty when healthy.")
-
-    def __init__(self, client: ModelServerClient, max_chars: int, **params: Any) -> None:
-        super().__init__(**params)
-        self.client = client
-        self.max_chars = max_chars
-
-    def classify(self, _event: object = None) -> None:
-        text = self.text.strip()
-        self.prediction = None
-        if not text:
-            self.message = "Type a tweet first."
-            return
-        if len(text) > self.max_chars:
-            self.message = f"That tweet is {len(text)} characters; the limit is {self.max_chars}."
-            return
-        try:
-            self.prediction = self.client.predict([text])[0]
-        except ServerUnavailable as exc:
-            self.banner = f"The model server is unavailable: {exc}"
-            self.message = ""
-            return
-        except RequestRejected as exc:
-            self.message = f"The server refused this tweet: {exc}"
-            return
-        self.banner = ""
-        self.message = ""
-
-    def send_feedback(self, verdict: str) -> None:
-        prediction: Prediction | None = self.prediction
-        if prediction is None:
-            self.message = "Classify a tweet before sending feedback."
-            return
-        try:
-            stored = self.client.feedback(prediction, verdict=verdict)
-        except (ServerUnavailable, RequestRejected) as exc:
-            self.message = f"Feedback not stored: {exc}"
-            return
-        self.message = f"Thanks, feedback stored (id {stored['id']})."
-
-    @param.depends("prediction")
-    def _result(self) -> pn.viewable.Viewable:
-        p: Prediction | None = self.prediction
-        if p is None:
-            return pn.pane.Markdown("")
-        return pn.Column(
-            pn.pane.Markdown(
-                f"### {p.label.capitalize()} ({p.confidence:.0%} confident)\n"
-                f"Model version: `{p.model_version or 'local'}`"
-            ),
-            pn.indicators.Progress(value=round(100 * p.confidence), max=100, width=300),
-        )
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        text_input = pn.widgets.TextAreaInput.from_param(
-            self.param.text, name="Tweet", placeholder="Type or paste a tweet", height=100
-        )
-        classify = pn.widgets.Button(name="Classify", button_type="primary")
-        classify.on_click(self.classify)
-        correct = pn.widgets.Button(name="Correct", button_type="success")
-        correct.on_click(lambda _e: self.send_feedback("correct"))
-        wrong = pn.widgets.Button(name="Wrong", button_type="danger")
-        wrong.on_click(lambda _e: self.send_feedback("wrong"))
-        return pn.Column(
-            pn.pane.Alert.from_param(self.param.banner, alert_type="danger", visible=self.param.banner.rx.bool()),
-            text_input,
-            classify,
-            self._result,
-            pn.Row(correct, wrong),
-            pn.pane.Markdown(self.param.message),
-        )
+def _header(active: str, connection: ServerConnection, show_ops: bool) -> list[Any]:
+    # Relative links, so the app also works under a proxy path prefix.
+    links = [("./", "Analyze", "user")]
+    if show_ops:
+        links.append(("ops", "Operations", "ops"))
+    nav = "".join(
+        f'<a href="{href}" class="{"active" if key == active else ""}">{name}</a>'
+        for href, name, key in links
+    )
+    return [
+        theme.html_pane(f'<nav class="ap-nav">{nav}</nav>', margin=(12, 20)),
+        pn.layout.HSpacer(),
+        connection.status_view(),
+    ]
 
 
-def create_app(settings: DashboardSettings) -> pn.template.BaseTemplate:
-    page = UserPage(ModelServerClient(settings), settings.max_tweet_chars)
+def _template(title: str, main: list[Any], header: list[Any]) -> pn.template.FastListTemplate:
     return pn.template.FastListTemplate(
-        title="Air Paradis – Sentiment Analysis", main=[page]
+        title=title,
+        main=main,
+        header=header,
+        accent=theme.ACCENT,
+        header_background=theme.HEADER,
+        theme_toggle=False,
+        main_layout=None,
+        main_max_width="1200px",
+        font=theme.FONT,
+        font_url="",
+        sidebar=[],
+        collapsed_sidebar=True,
     )
 
 
+def _connection(settings: DashboardSettings) -> ServerConnection:
+    """The session's server connection; its HTTP client is closed with the session."""
+    connection = ServerConnection(settings)
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.on_session_destroyed(lambda _context: connection.client.close())
+    return connection
+
+
+def _watch_server(connection: ServerConnection, settings: DashboardSettings) -> None:
+    """Check the server when the page loads, then periodically, so the banner clears itself."""
+    if pn.state.curdoc is None:
+        return
+
+    async def check() -> None:
+        await connection.check_async()
+
+    pn.state.onload(check)
+    # Panel runs coroutine callbacks (its type hint says otherwise).
+    pn.state.add_periodic_callback(
+        check,  # type: ignore[arg-type]
+        period=int(settings.health_check_seconds * 1000),
+    )
+
+
+def user_app(settings: DashboardSettings) -> pn.template.BaseTemplate:
+    """The page of one browser session at ``/``."""
+    pn.extension("tabulator", notifications=True)
+    connection = _connection(settings)
+    page = UserPage(connection, settings.max_tweet_chars, settings.max_tweets)
+    _watch_server(connection, settings)
+    show_ops = may_open_ops(settings, pn.state.user_info)
+    return _template(TITLE, [page], _header("user", connection, show_ops))
+
+
+def ops_app(
+    settings: DashboardSettings, read_registry: Callable[[], Any] | None = None
+) -> pn.template.BaseTemplate:
+    """The ops page at ``/ops``; only for the ops group when login and a group are set."""
+    pn.extension("tabulator", notifications=True)
+    connection = _connection(settings)
+    if not may_open_ops(settings, pn.state.user_info):
+        denied = pn.pane.Alert(
+            "The operations page is restricted to the ops group.", alert_type="warning"
+        )
+        return _template(OPS_TITLE, [denied], _header("ops", connection, False))
+    page = OpsPage(connection, settings, read_registry=read_registry or _registry(settings))
+    if pn.state.curdoc is not None:
+
+        async def load() -> None:
+            await page.refresh_async()
+
+        pn.state.onload(load)
+        pn.state.add_periodic_callback(
+            page.tick,  # type: ignore[arg-type]
+            period=int(settings.refresh_seconds * 1000),
+        )
+    return _template(OPS_TITLE, [page], _header("ops", connection, True))
+
+
+def _registry(settings: DashboardSettings) -> Callable[[], Any] | None:
+    if not settings.registry_enabled:
+        return None
+    from airparadis.settings import PlatformSettings
+    from dashboard.registry import read_aliases
+
+    return functools.partial(read_aliases, PlatformSettings())
+
+
+def create_app(settings: DashboardSettings) -> pn.template.BaseTemplate:
+    """The user page (kept for callers of the first version)."""
+    return user_app(settings)
+
+
+def websocket_origins(settings: DashboardSettings) -> list[str]:
+    hosts = {settings.host, "localhost", "127.0.0.1"} - {"0.0.0.0", "::"}  # noqa: S104
+    return sorted({f"{h}:{settings.port}" for h in hosts} | set(settings.websocket_origins))
+
+
 def serve(settings: DashboardSettings) -> None:
+    """Serve both pages until interrupted."""
+    options = oauth_options(settings)
+    # Every page checks the server every few seconds: keep httpx's per-request lines out.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if options:
+        pn.config.authorize_callback = authorize_callback(settings)
+    logger.info(
+        "dashboard on http://%s:%d (model server %s, login %s)",
+        settings.host,
+        settings.port,
+        settings.server_url,
+        settings.oauth_provider or "off",
+    )
+
+    # Panel calls each route's function once per browser session (a partial is not called).
+    def user_route() -> pn.template.BaseTemplate:
+        return user_app(settings)
+
+    def ops_route() -> pn.template.BaseTemplate:
+        return ops_app(settings)
+
+    # The blocking calls of every session run on this pool (asyncio.to_thread); the callbacks
+    # themselves stay on the event loop, in the order the browser sent the events.
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="dashboard-io")
+    )
+    asyncio.set_event_loop(loop)
     pn.serve(
-        {"/": lambda: create_app(settings)},
+        {"/": user_route, OPS_PATH: ops_route},
         address=settings.host,
         port=settings.port,
         show=False,
-        title="Air Paradis – Sentiment Analysis",
-        websocket_origin=[f"{settings.host}:{settings.port}", f"localhost:{settings.port}"],
+        title={"/": TITLE, OPS_PATH: OPS_TITLE},
+        websocket_origin=websocket_origins(settings),
+        liveness=True,
+        **options,
     )

@@ -1,4 +1,4 @@
-"""Thin client of the model server API, the only place the dashboard talks HTTP."""
+"""Thin client of the model server API, the only place the dashboard talks HTTP to it."""
 
 from __future__ import annotations
 
@@ -27,43 +27,91 @@ class Prediction:
 
     @property
     def confidence(self) -> float:
+        """Probability of the predicted label."""
         return self.probability if self.label == "positive" else 1.0 - self.probability
 
 
+@dataclass(frozen=True)
+class Health:
+    """What ``/v2/health/ready`` said: ready, up but not ready, or unreachable."""
+
+    ready: bool
+    reachable: bool
+    detail: str = ""
+    refused: bool = False  # 401/403: the auth header is missing or wrong
+
+
 class ModelServerClient:
-    def __init__(self, settings: DashboardSettings, transport: httpx.BaseTransport | None = None):
-        headers = {}
+    """Calls of the model server (local process or KServe InferenceService)."""
+
+    def __init__(
+        self,
+        settings: DashboardSettings,
+        server_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers: dict[str, str] = {}
         if settings.auth_header is not None:
             headers["Authorization"] = settings.auth_header.get_secret_value()
+        if settings.host_header:
+            headers["Host"] = settings.host_header
         self.model_name = settings.model_name
+        self.base_url = (server_url or settings.server_url).rstrip("/")
         self._http = httpx.Client(
-            base_url=settings.server_url.rstrip("/"),
+            base_url=self.base_url,
             headers=headers,
             timeout=settings.timeout_seconds,
             transport=transport,
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ServerUnavailable(f"model server unreachable: {exc}") from exc
+            raise ServerUnavailable(f"cannot reach {self.base_url} ({exc})") from exc
         if response.status_code >= 500:
-            raise ServerUnavailable(f"model server answered {response.status_code}: {_detail(response)}")
+            raise ServerUnavailable(f"server answered {response.status_code}: {_detail(response)}")
+        if response.status_code in (401, 403):
+            raise ServerUnavailable(
+                f"server refused access ({response.status_code}); check the auth header setting"
+            )
         if response.status_code >= 400:
             raise RequestRejected(_detail(response))
-        return response.json()
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ServerUnavailable(f"{path} did not answer JSON") from exc
+        if not isinstance(body, dict):
+            raise ServerUnavailable(f"{path} answered an unexpected {type(body).__name__}")
+        return body
 
     def predict(self, texts: list[str]) -> list[Prediction]:
-        body = self._request(
+        body = self._json(
             "POST", f"/v1/models/{self.model_name}:predict", json={"instances": texts}
         )
-        return [
-            Prediction(t, p["label"], float(p["probability"]), p.get("model_version"))
-            for t, p in zip(texts, body["predictions"], strict=True)
-        ]
+        try:
+            return [
+                Prediction(t, str(p["label"]), float(p["probability"]), _version(p))
+                for t, p in zip(texts, body["predictions"], strict=True)
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerUnavailable(f"unexpected prediction answer: {exc!r}") from exc
 
-    def feedback(self, prediction: Prediction, verdict: str | None = None, correct_label: str | None = None, feedback_id: str | None = None) -> dict[str, Any]:
+    def feedback(
+        self,
+        prediction: Prediction,
+        verdict: str | None = None,
+        correct_label: str | None = None,
+        feedback_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store one verdict; the same `feedback_id` sent twice is stored once."""
         payload: dict[str, Any] = {
             "tweet": prediction.text,
             "predicted_label": prediction.label,
@@ -76,30 +124,49 @@ class ModelServerClient:
             payload["correct_label"] = correct_label
         if feedback_id is not None:
             payload["feedback_id"] = feedback_id
-        result: dict[str, Any] = self._request("POST", "/v1/feedback", json=payload)
-        return result
+        return self._json("POST", "/v1/feedback", json=payload)
+
+    def recent_feedback(self, since_seconds: int) -> list[dict[str, Any]]:
+        body = self._json("GET", "/v1/feedback/recent", params={"since_seconds": since_seconds})
+        rows = body.get("feedback", [])
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def info(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/v1/info")
-        return result
+        return self._json("GET", "/v1/info")
 
-    def ready(self) -> bool:
+    def alerts(self, limit: int = 50) -> dict[str, Any]:
+        return self._json("GET", "/v1/alerts", params={"limit": limit})
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition of ``/metrics``."""
+        return self._send("GET", "/metrics").text
+
+    def health(self) -> Health:
         try:
             response = self._http.get("/v2/health/ready")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        except httpx.HTTPError as exc:
+            return Health(False, False, f"cannot reach {self.base_url} ({exc.__class__.__name__})")
+        if response.status_code == 200:
+            return Health(True, True)
+        if response.status_code in (401, 403):
+            return Health(False, True, f"HTTP {response.status_code}", refused=True)
+        return Health(False, True, f"not ready yet ({response.status_code})")
 
-    def alerts(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/v1/alerts")
-        return result
+    def ready(self) -> bool:
+        return self.health().ready
+
+
+def _version(prediction: dict[str, Any]) -> str | None:
+    version = prediction.get("model_version")
+    return None if version is None else str(version)
 
 
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("detail") or body)
-    return str(body)
+        return response.text[:300] or response.reason_phrase
+    detail = body.get("error") or body.get("detail") or body if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI validation errors
+        return "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
+    return str(detail)

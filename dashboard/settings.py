@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Panel's OAuth providers (``panel.auth.AUTH_PROVIDERS``); ``azurev2`` is Azure AD's v2 endpoint.
+OAuthProvider = Literal[
+    "azure", "azurev2", "github", "gitlab", "google", "okta", "auth0", "bitbucket", "generic"
+]
 
 
 class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIRPARADIS_DASHBOARD_", extra="ignore")
 
+    # -- model server ------------------------------------------------------------------------
     server_url: str = Field(
         default="http://127.0.0.1:8080",
         description="Base URL of the model server or of the InferenceService.",
@@ -20,7 +28,90 @@ class DashboardSettings(BaseSettings):
         default=None,
         description="Value of the Authorization header sent to the server, if it needs one.",
     )
+    host_header: str | None = Field(
+        default=None,
+        description="Host header for an InferenceService reached through the ingress gateway's IP.",
+    )
     timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # -- web server --------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Interface to bind.")
     port: int = Field(default=5006, ge=1, le=65535)
-    max_tweet_chars: int = Field(default=1000, ge=1)
+    websocket_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra host[:port] the browser may open the websocket from (behind a proxy).",
+    )
+
+    threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Worker threads of the calls to the server and the registry (all sessions).",
+    )
+
+    # -- user page ---------------------------------------------------------------------------
+    max_tweet_chars: int = Field(default=1000, ge=1, description="Longest tweet accepted.")
+    max_tweets: int = Field(default=50, ge=1, description="Most tweets classified at once.")
+    health_check_seconds: float = Field(
+        default=10.0, ge=1, description="How often a page checks the server is ready."
+    )
+
+    # -- ops page ----------------------------------------------------------------------------
+    refresh_seconds: float = Field(
+        default=15.0, ge=2, description="Period of the ops page refresh."
+    )
+    feedback_window_seconds: int = Field(
+        default=3600, ge=60, le=30 * 86400, description="Default feedback window of the ops page."
+    )
+    registry_enabled: bool = Field(
+        default=True,
+        description="Read champion and challenger from MLflow (AIRPARADIS_HOME, MLFLOW_*).",
+    )
+
+    # -- Azure Monitor (optional) ------------------------------------------------------------
+    azure_monitor_workspace_id: str | None = Field(
+        default=None, description="Log Analytics workspace id to query for fired alerts."
+    )
+    azure_monitor_resource_id: str | None = Field(
+        default=None,
+        description="Azure resource id (Application Insights) to query instead of a workspace.",
+    )
+    azure_monitor_query: str | None = Field(
+        default=None, description="KQL query of the alerts; unset means the default for the target."
+    )
+    azure_monitor_timespan_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+    # -- authentication (optional) -----------------------------------------------------------
+    oauth_provider: OAuthProvider | None = Field(
+        default=None, description="Panel OAuth provider; unset means no login."
+    )
+    oauth_key: str | None = Field(default=None, description="OAuth client id.")
+    oauth_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
+    oauth_redirect_uri: str | None = Field(
+        default=None, description="Public URL of the login endpoint, behind a proxy."
+    )
+    oauth_extra_params: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider parameters as JSON, e.g. {"tenant": "<Azure AD tenant id>"}.',
+    )
+    cookie_secret: SecretStr | None = Field(
+        default=None, description="Secret signing the login cookies (required with OAuth)."
+    )
+    oauth_encryption_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting the OAuth tokens in the cookies."
+    )
+    ops_group: str | None = Field(
+        default=None,
+        description="Group (name or object id) whose members may open the ops page.",
+    )
+    groups_claim: str = Field(
+        default="groups", description="Claim of the id token that lists the user's groups."
+    )
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return self.oauth_provider is not None
+
+    @property
+    def azure_monitor_enabled(self) -> bool:
+        return bool(self.azure_monitor_workspace_id or self.azure_monitor_resource_id)

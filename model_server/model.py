@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,13 @@ from kserve.utils.utils import generate_uuid
 from airparadis import LABELS
 from airparadis.bundle import SentimentClassifier, load_bundle
 from airparadis.text import clean_tweet
-from airparadis.tracking import ModelRef, download_model, needs_registry, resolve_model
+from airparadis.tracking import (
+    ModelRef,
+    download_model,
+    needs_registry,
+    parse_alias_uri,
+    resolve_model,
+)
 from model_server.batching import MicroBatcher
 from model_server.metrics import PREDICTIONS
 from model_server.settings import ServerSettings
@@ -34,6 +42,15 @@ MAX_EXPLAIN_INSTANCES = 32
 MAX_EXPLAIN_TOKENS = 64
 _POSITIVE_COUNT = PREDICTIONS.labels(label=LABELS[1])
 _NEGATIVE_COUNT = PREDICTIONS.labels(label=LABELS[0])
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Swapped as one object, so a request never mixes two versions."""
+
+    classifier: SentimentClassifier
+    ref: ModelRef | None
+    seconds_per_tweet: float
 
 
 class SentimentModel(Model):  # type: ignore[misc]
@@ -52,10 +69,10 @@ class SentimentModel(Model):  # type: ignore[misc]
         self.max_instances = settings.max_instances
         self.inline_budget_s = settings.inline_budget_us / 1e6
         self.telemetry = telemetry or Telemetry(enabled=False)
-        self.classifier: SentimentClassifier | None = None
-        self.ref: ModelRef | None = None
+        self.loaded: LoadedModel | None = None
         self.load_error: str | None = None
-        self.seconds_per_tweet = float("inf")
+        self.reload_interval_s = settings.reload_interval_seconds
+        self._stop = threading.Event()
         # One model thread: the runtimes parallelise inside a call, and calls stay ordered.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batcher = MicroBatcher(
@@ -68,29 +85,79 @@ class SentimentModel(Model):  # type: ignore[misc]
         self.batching = settings.batching
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def classifier(self) -> SentimentClassifier | None:
+        return self.loaded.classifier if self.loaded else None
+
+    @property
+    def ref(self) -> ModelRef | None:
+        return self.loaded.ref if self.loaded else None
+
+    @property
+    def seconds_per_tweet(self) -> float:
+        return self.loaded.seconds_per_tweet if self.loaded else float("inf")
+
+    def _load_bundle(self) -> LoadedModel:
+        ref = resolve_model(self.model_uri) if needs_registry(self.model_uri) else None
+        classifier = load_bundle(download_model(self.model_uri))
+        proba = classifier.predict_proba(list(WARMUP_TWEETS))
+        if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
+            raise ValueError(f"warm-up prediction returned {proba!r}")
+        return LoadedModel(classifier, ref, _measure_seconds_per_tweet(classifier))
+
     def load(self) -> bool:
         """Ready only after the bundle loads and a warm-up prediction succeeds."""
         self.ready = False
         try:
-            ref = resolve_model(self.model_uri) if needs_registry(self.model_uri) else None
-            classifier = load_bundle(download_model(self.model_uri))
-            proba = classifier.predict_proba(list(WARMUP_TWEETS))
-            if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
-                raise ValueError(f"warm-up prediction returned {proba!r}")
-            self.seconds_per_tweet = _measure_seconds_per_tweet(classifier)
+            loaded = self._load_bundle()
         except Exception as exc:  # noqa: BLE001  (any failure means not ready, with its reason)
             self.load_error = f"cannot load model {self.model_uri}: {exc}"
             logger.error(self.load_error)
             return False
-        self.classifier, self.ref, self.load_error = classifier, ref, None
+        self.loaded, self.load_error = loaded, None
         self.ready = True
         logger.info(
             "model %s ready (%s, %.1f us per tweet)",
             self.name,
             self.version_label,
-            1e6 * self.seconds_per_tweet,
+            1e6 * loaded.seconds_per_tweet,
         )
         return True
+
+    def follow_alias(self) -> None:
+        """Serve the alias's new version once it is loaded and warm; the old one until then.
+
+        Runs in its own thread, polling the registry every `reload_interval_s`; a failed
+        load keeps the current model and is retried at the next poll.
+        """
+        if parse_alias_uri(self.model_uri) is None or self.reload_interval_s <= 0:
+            return
+        while not self._stop.wait(self.reload_interval_s):
+            if self.loaded is None:
+                self.load()
+                continue
+            try:
+                latest = resolve_model(self.model_uri)
+                if latest is None or (self.ref and latest.version == self.ref.version):
+                    continue
+                loaded = self._load_bundle()
+            except Exception as exc:  # noqa: BLE001  (keep serving the current model)
+                logger.error("cannot switch to the new %s: %s", self.model_uri, exc)
+                continue
+            previous = self.version_label
+            self.loaded = loaded
+            logger.info("switched %s from %s to %s", self.name, previous, self.version_label)
+
+    def start_background_loading(self) -> None:
+        def run() -> None:
+            self.load()
+            self.follow_alias()
+
+        threading.Thread(target=run, name="model-loader", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        super().stop()
 
     @property
     def version_label(self) -> str:
@@ -161,11 +228,12 @@ class SentimentModel(Model):  # type: ignore[misc]
             raise InvalidInput("'instances' must be a list of tweets")
         return self._check_texts(instances)
 
-    def classify(self, texts: list[str]) -> np.ndarray:
-        if self.classifier is None:
+    def classify(self, texts: list[str], loaded: LoadedModel | None = None) -> np.ndarray:
+        loaded = loaded or self.loaded
+        if loaded is None:
             raise RuntimeError("model is not loaded")
-        proba = self.classifier.predict_proba(texts)
-        positives = int(np.count_nonzero(proba >= self.classifier.info.threshold))
+        proba = loaded.classifier.predict_proba(texts)
+        positives = int(np.count_nonzero(proba >= loaded.classifier.info.threshold))
         if positives:
             _POSITIVE_COUNT.inc(positives)
         if positives < len(texts):
@@ -175,10 +243,10 @@ class SentimentModel(Model):  # type: ignore[misc]
     def _classify_in_worker(self, texts: list[str]) -> np.ndarray:
         return self.classify(texts)
 
-    async def _run_model(self, texts: list[str]) -> np.ndarray:
+    async def _run_model(self, texts: list[str], loaded: LoadedModel) -> np.ndarray:
         """Cheap work runs inline; the rest goes to the model thread, batched or not."""
-        if len(texts) * self.seconds_per_tweet <= self.inline_budget_s:
-            return self.classify(texts)
+        if len(texts) * loaded.seconds_per_tweet <= self.inline_budget_s:
+            return self.classify(texts, loaded)
         if self.batching:
             return await self.batcher.submit(texts)
         proba: np.ndarray = await asyncio.get_running_loop().run_in_executor(
@@ -209,13 +277,15 @@ class SentimentModel(Model):  # type: ignore[misc]
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | InferResponse:
         texts = self.parse(payload)
+        loaded = self.loaded
+        if loaded is None:
+            raise RuntimeError("model is not loaded")
         started = time.perf_counter()
-        proba = await self._run_model(texts)
+        proba = await self._run_model(texts, loaded)
         latency = time.perf_counter() - started
-        assert self.classifier is not None
-        threshold = self.classifier.info.threshold
+        threshold = loaded.classifier.info.threshold
         labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]
-        version = self.ref.version if self.ref else None
+        version = loaded.ref.version if loaded.ref else None
         if self.telemetry.enabled:
             self.telemetry.predictions(labels, proba, latency, version, headers)
         if isinstance(payload, InferRequest):

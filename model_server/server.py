@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +59,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         host=settings.host, http_port=settings.http_port, enable_grpc=False, workers=1
     )
     server.register_model(model)
-    threading.Thread(target=model.load, name="model-loader", daemon=True).start()
+    model.start_background_loading()
     server.start([])
 
 

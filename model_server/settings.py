@@ -16,6 +16,11 @@ class ServerSettings(BaseSettings):
     served_name: str | None = Field(
         default=None, description="Name in the KServe routes; unset means the registered name."
     )
+    reload_interval_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often to check the served alias for a new version; 0 turns it off.",
+    )
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in a pod.")
     http_port: int = Field(default=8080, ge=1, le=65535)
     feedback_db_url: str | None = Field(

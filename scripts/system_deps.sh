@@ -13,8 +13,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  apt_install chromium chromium-driver
+if ! command -v chromium >/dev/null; then
+  apt_install chromium
 fi
 
 if ! have_pg; then

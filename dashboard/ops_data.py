@@ -1,0 +1,251 @@
+"""What the ops page shows, gathered from the server and the registry into plain DataFrames.
+
+Everything here is free of Panel so it can be tested and reused on its own; every source is
+read independently and its failure becomes a note, so one broken source never hides the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from dashboard.client import ModelServerClient, RequestRejected, ServerUnavailable
+from dashboard.metrics import LATENCY_STAGES, QUANTILES, ServerMetrics, parse_metrics
+from dashboard.registry import SHOWN_METRICS, AliasedVersion
+
+logger = logging.getLogger(__name__)
+
+# (window seconds, bin seconds, label format) — a dozen to a few dozen bins per window.
+BINS = (
+    (900, 60, "%H:%M"),
+    (3600, 300, "%H:%M"),
+    (6 * 3600, 1800, "%H:%M"),
+    (86400, 3600, "%H:%M"),
+    (7 * 86400, 6 * 3600, "%a %H:%M"),
+    (30 * 86400, 86400, "%d %b"),
+)
+FEEDBACK_COLUMNS = ["start", "bin", "correct", "wrong", "total", "negative_share"]
+ALERT_COLUMNS = ["fired_at", "source", "rule", "count", "threshold", "window", "model_version"]
+
+
+@dataclass
+class OpsSnapshot:
+    """One refresh of the ops page; a `notes` entry per source that could not be read."""
+
+    taken_at: datetime
+    window_seconds: int
+    feedback: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FEEDBACK_COLUMNS))
+    metrics: ServerMetrics | None = None
+    alerts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ALERT_COLUMNS))
+    alert_rule: dict[str, Any] = field(default_factory=dict)
+    served: dict[str, Any] = field(default_factory=dict)
+    models: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def feedback_total(self) -> int:
+        return int(self.feedback["total"].sum()) if len(self.feedback) else 0
+
+    @property
+    def feedback_wrong(self) -> int:
+        return int(self.feedback["wrong"].sum()) if len(self.feedback) else 0
+
+    @property
+    def negative_share(self) -> float:
+        """Share of 'wrong' verdicts over the window, in percent (NaN without feedback)."""
+        total = self.feedback_total
+        return 100.0 * self.feedback_wrong / total if total else math.nan
+
+    @property
+    def predictions_total(self) -> int:
+        return int(sum(self.metrics.predictions_by_label.values())) if self.metrics else 0
+
+
+def bin_spec(window_seconds: int) -> tuple[int, str]:
+    for window, step, fmt in BINS:
+        if window_seconds <= window:
+            return step, fmt
+    return BINS[-1][1], BINS[-1][2]
+
+
+def feedback_bins(
+    rows: list[dict[str, Any]], window_seconds: int, now: datetime | None = None
+) -> pd.DataFrame:
+    """Feedback per time bin over the window: correct, wrong, total and the wrong share (%)."""
+    now = now or datetime.now(UTC)
+    step, fmt = bin_spec(window_seconds)
+    end = pd.Timestamp(now).floor(f"{step}s") + pd.Timedelta(seconds=step)
+    start = end - pd.Timedelta(seconds=step * math.ceil(window_seconds / step))
+    index = pd.date_range(start, end, freq=f"{step}s", inclusive="left")
+    frame = pd.DataFrame(index=index, data={"correct": 0, "wrong": 0})
+    if rows:
+        events = pd.DataFrame(rows)
+        times = pd.to_datetime(events["created_at"], utc=True, errors="coerce", format="ISO8601")
+        verdicts = events["verdict"].astype(str)
+        keep = times.notna() & (times >= start) & verdicts.isin(["correct", "wrong"])
+        binned = times[keep].dt.floor(f"{step}s")
+        counts = pd.crosstab(binned, verdicts[keep]).reindex(columns=["correct", "wrong"])
+        counts = counts.fillna(0).astype(int)
+        frame = frame.add(counts.reindex(index, fill_value=0), fill_value=0).astype(int)
+    frame["total"] = frame["correct"] + frame["wrong"]
+    share = 100.0 * frame["wrong"] / frame["total"].where(frame["total"] > 0)
+    frame["negative_share"] = share.astype(float)
+    frame.index.name = "start"
+    frame = frame.reset_index()
+    frame["bin"] = frame["start"].dt.strftime(fmt)
+    return frame[FEEDBACK_COLUMNS]
+
+
+def latency_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
+    """Estimated p50/p90/p99 latency in milliseconds by stage, from the server's histograms."""
+    columns = ["stage", *(f"p{round(q * 100)}" for q in QUANTILES), "requests"]
+    if metrics is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    percentiles = metrics.percentiles()
+    for stage in sorted(percentiles, key=lambda s: list(LATENCY_STAGES).index(s)):
+        by_q = percentiles[stage]
+        count = metrics.latency[stage].count
+        if not count:
+            continue
+        rows.append([stage, *(by_q[q] * 1000 for q in QUANTILES), int(count)])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def predictions_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
+    counts = metrics.predictions_by_label if metrics else {}
+    labels = sorted(set(counts) | {"negative", "positive"})
+    return pd.DataFrame({"label": labels, "predictions": [int(counts.get(x, 0)) for x in labels]})
+
+
+def alerts_frame(server: list[dict[str, Any]], azure: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The predictor's alerts and, when given, those Azure Monitor recorded; newest first."""
+    rows = [
+        {
+            "fired_at": pd.to_datetime(a.get("fired_at"), utc=True, errors="coerce"),
+            "source": "predictor",
+            "rule": a.get("rule", ""),
+            "count": a.get("count"),
+            "threshold": a.get("threshold"),
+            "window": duration(a.get("window_seconds")),
+            "model_version": a.get("model_version") or "",
+        }
+        for a in server
+    ]
+    if azure is not None and len(azure):
+        time_column = next(
+            (c for c in ("fired_at", "TimeGenerated", "timestamp") if c in azure), None
+        )
+        for record in azure.to_dict("records"):
+            rows.append(
+                {
+                    "fired_at": pd.to_datetime(record.get(time_column), utc=True, errors="coerce")
+                    if time_column
+                    else pd.NaT,
+                    "source": "Azure Monitor",
+                    "rule": str(record.get("name") or record.get("Name") or "negative_feedback"),
+                    "count": record.get("count"),
+                    "threshold": None,
+                    "window": "",
+                    "model_version": str(record.get("role") or ""),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    if len(frame):
+        frame = frame.sort_values("fired_at", ascending=False, na_position="last")
+    return frame.reset_index(drop=True)
+
+
+def models_frame(versions: list[AliasedVersion], served: dict[str, Any]) -> pd.DataFrame:
+    """Champion and challenger side by side, with their test metrics and which one is served."""
+    served_version = str(served.get("version")) if served.get("version") is not None else None
+    rows = []
+    for v in versions:
+        row: dict[str, Any] = {
+            "alias": v.alias,
+            "version": v.version or "— not set —",
+            "family": v.family or "",
+            "registered": v.created.strftime("%Y-%m-%d %H:%M") if v.created else "",
+            "served": "yes" if v.version and v.version == served_version else "",
+        }
+        for key in SHOWN_METRICS:
+            row[key.removeprefix("test_")] = v.metrics.get(key, math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def collect(
+    client: ModelServerClient | None,
+    window_seconds: int,
+    read_registry: Callable[[], list[AliasedVersion]] | None = None,
+    read_azure: Callable[[], tuple[pd.DataFrame, str | None]] | None = None,
+    unreachable: str = "",
+) -> OpsSnapshot:
+    """Read every source once; without a client (server unreachable) only the others."""
+    snap = OpsSnapshot(taken_at=datetime.now(UTC), window_seconds=window_seconds)
+    snap.feedback = feedback_bins([], window_seconds, snap.taken_at)
+    server_alerts: list[dict[str, Any]] = []
+    if client is None:
+        reason = f"model server unavailable ({unreachable or 'unreachable'})"
+        for key in ("feedback", "metrics", "alerts"):
+            snap.notes[key] = f"No {key}: {reason}"
+    else:
+        server_alerts = _read_server(client, snap)
+    azure = None
+    if read_azure is not None:
+        try:
+            azure, partial = read_azure()
+            if partial:
+                snap.notes["azure"] = f"Azure Monitor answered in part: {partial}"
+        except Exception as exc:  # noqa: BLE001 - shown as a note, never raised
+            snap.notes["azure"] = str(exc)
+    snap.alerts = alerts_frame(server_alerts, azure)
+    if read_registry is not None:
+        try:
+            snap.models = models_frame(read_registry(), snap.served)
+        except Exception as exc:  # noqa: BLE001 - shown as a note, never raised
+            snap.notes["models"] = str(exc)
+    return snap
+
+
+def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str, Any]]:
+    """Feedback, metrics, alerts and model info into `snap`; returns the predictor's alerts."""
+    try:
+        rows = client.recent_feedback(snap.window_seconds)
+        snap.feedback = feedback_bins(rows, snap.window_seconds, snap.taken_at)
+    except (ServerUnavailable, RequestRejected) as exc:
+        snap.notes["feedback"] = f"Feedback not available: {exc}"
+    try:
+        snap.metrics = parse_metrics(client.metrics_text(), client.model_name)
+    except (ServerUnavailable, RequestRejected, ValueError) as exc:
+        snap.notes["metrics"] = f"/metrics not available: {exc}"
+    server_alerts: list[dict[str, Any]] = []
+    try:
+        body = client.alerts()
+        server_alerts = [a for a in body.get("alerts", []) if isinstance(a, dict)]
+        snap.alert_rule = {k: body.get(k) for k in ("threshold", "window_seconds")}
+    except (ServerUnavailable, RequestRejected) as exc:
+        snap.notes["alerts"] = f"Predictor alerts not available: {exc}"
+    try:
+        snap.served = client.info()
+    except (ServerUnavailable, RequestRejected) as exc:
+        logger.debug("info: %s", exc)
+    return server_alerts
+
+
+def duration(seconds: Any) -> str:
+    """``300`` as ``5 min``; empty for anything that is not a number."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return ""
+    seconds = int(seconds)
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

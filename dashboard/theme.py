@@ -1,0 +1,107 @@
+"""Look of the dashboard: colors, one stylesheet, and helpers that apply it.
+
+Panel renders every component in its own shadow root, so page-wide CSS does not reach inside:
+HTML panes get the stylesheet through ``stylesheets=`` and layouts get inline ``styles=``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+
+ACCENT = "#0b4f8a"
+HEADER = "#0a2f57"
+GREEN, RED, BLUE, GREY = "#2da44e", "#cf222e", "#0969da", "#8c959f"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+CSS = """
+:host { font-family: __FONT__; }
+.ap-h { font-size: 1.15em; font-weight: 650; margin: 2px 0 4px 0; color: #1f2328; }
+.ap-h3 { font-size: 1.02em; font-weight: 650; margin: 0 0 2px 0; color: #1f2328; }
+.ap-muted { color: #57606a; font-size: .9em; }
+.ap-empty { color: #57606a; padding: 14px 14px; border: 1px dashed #d0d7de;
+  border-radius: 8px; background: #f6f8fa; font-size: .95em; }
+.ap-card-head { display: flex; align-items: center; gap: 14px; flex-wrap: wrap; }
+.ap-badge { font-weight: 700; padding: 3px 12px; border-radius: 999px; font-size: .95em;
+  letter-spacing: .02em; }
+.ap-positive { background: #dafbe1; color: #116329; border: 1px solid #4ac26b; }
+.ap-negative { background: #ffebe9; color: #a40e26; border: 1px solid #ff8182; }
+.ap-unknown { background: #eaeef2; color: #57606a; }
+.ap-confidence { font-weight: 600; color: #1f2328; }
+.ap-version { color: #57606a; font-size: .85em; margin-left: auto;
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.ap-tweet { margin: 10px 0 2px 0; padding: 4px 12px; border-left: 3px solid #d0d7de;
+  color: #1f2328; font-size: 1.02em; white-space: pre-wrap; word-break: break-word; }
+.ap-note { font-size: .92em; color: #57606a; }
+.ap-ok { color: #116329; font-weight: 600; }
+.ap-err { color: #a40e26; font-weight: 600; }
+.ap-status { display: inline-flex; align-items: center; gap: 8px; color: #fff; font-size: .92em;
+  white-space: nowrap; background: rgba(255,255,255,.1); padding: 5px 12px;
+  border-radius: 999px; }
+.ap-dot { width: 10px; height: 10px; border-radius: 50%; background: var(--dot);
+  box-shadow: 0 0 0 2px rgba(255,255,255,.5); }
+.ap-nav { display: flex; gap: 6px; }
+.ap-nav a { color: #fff; text-decoration: none; padding: 6px 12px; border-radius: 6px;
+  font-weight: 500; font-size: 1.02em; }
+.ap-nav a:hover { background: rgba(255,255,255,.15); }
+.ap-nav a.active { background: rgba(255,255,255,.22); }
+.ap-kpi { border: 1px solid #d0d7de; border-radius: 10px; padding: 12px 16px;
+  background: #fff; box-shadow: 0 1px 2px rgba(31,35,40,.06); }
+.ap-kpi-title { color: #57606a; font-size: .8em; text-transform: uppercase;
+  letter-spacing: .06em; font-weight: 600; }
+.ap-kpi-value { font-size: 2em; font-weight: 700; color: __ACCENT__; line-height: 1.3; }
+.ap-kpi.bad .ap-kpi-value { color: #cf222e; }
+.ap-kpi-detail { color: #57606a; font-size: .85em; }
+.ap-served { padding: 2px 0 6px 0; }
+.ap-warn { background: #fff8c5; border: 1px solid #d4a72c; color: #4d2d00; padding: 8px 12px;
+  border-radius: 6px; margin: 6px 0; font-size: .92em; }
+.ap-served b { font-weight: 600; }
+""".replace("__FONT__", FONT).replace("__ACCENT__", ACCENT)
+
+CARD_STYLES = {
+    "background": "#ffffff",
+    "border": "1px solid #d0d7de",
+    "border-radius": "10px",
+    "box-shadow": "0 1px 3px rgba(31,35,40,.07)",
+    "padding": "10px 8px",
+}
+
+
+def html_pane(text: Any, **params: Any) -> pn.pane.HTML:
+    """An HTML pane that knows the dashboard's classes."""
+    return pn.pane.HTML(text, stylesheets=[CSS], **params)
+
+
+def card(*objects: Any, css_class: str = "", **params: Any) -> pn.Column:
+    """A white bordered card; `css_class` names it for tests and for the browser."""
+    params.setdefault("sizing_mode", "stretch_width")
+    params.setdefault("margin", (8, 5))
+    return pn.Column(
+        *objects,
+        styles=CARD_STYLES,
+        css_classes=[c for c in ("ap-card", css_class) if c],
+        **params,
+    )
+
+
+def heading(text: str, level: int = 2, **params: Any) -> pn.pane.HTML:
+    css = "ap-h" if level == 2 else "ap-h3"
+    params.setdefault("margin", (4, 10, 0, 10))
+    return html_pane(f'<div class="{css}">{html.escape(text)}</div>', **params)
+
+
+def empty(text: str) -> pn.pane.HTML:
+    return html_pane(
+        f'<div class="ap-empty">{html.escape(text)}</div>',
+        sizing_mode="stretch_width",
+        margin=(5, 10),
+    )
+
+
+def button_look(color: str, variant: str = "solid") -> dict[str, str]:
+    """Button color and variant, in the names of the installed Panel (``color`` since 1.9)."""
+    if "color" in pn.widgets.Button.param:
+        return {"color": color, "variant": variant}
+    return {"button_type": color, "button_style": variant}

@@ -1,0 +1,72 @@
+"""Fixtures of the dashboard suite: settings aimed at a server, a small MLflow registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airparadis.settings import PlatformSettings
+from dashboard.settings import DashboardSettings
+from tests.conftest import RunningServer, free_port, start_server
+
+# Metrics of the two registered versions; the ops page must show exactly these.
+CHAMPION_METRICS = {"test_accuracy": 0.7812, "test_roc_auc": 0.8604, "test_f1_negative": 0.77}
+CHALLENGER_METRICS = {"test_accuracy": 0.8031, "test_roc_auc": 0.8817, "test_f1_negative": 0.80}
+
+
+def settings_for(url: str, **extra: object) -> DashboardSettings:
+    """Dashboard settings aimed at `url`, independent of any AIRPARADIS_DASHBOARD_* variable."""
+    return DashboardSettings(server_url=url, timeout_seconds=5, **extra)  # type: ignore[arg-type]
+
+
+def dead_url() -> str:
+    """A loopback URL where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded MLflow store with versions 1 (@champion) and 2 (@challenger) and their runs.
+
+    Written through an explicit MlflowClient, so no global MLflow state leaks to other suites.
+    """
+    from mlflow import MlflowClient
+
+    home = tmp_path_factory.mktemp("registry-home")
+    platform = PlatformSettings(home=home, tracking_uri=None, registry_uri=None)
+    uri = platform.resolved_tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment(
+        platform.experiment, artifact_location=platform.artifact_root.as_uri()
+    )
+    client.create_registered_model(platform.model_name)
+    for alias, metrics in (("champion", CHAMPION_METRICS), ("challenger", CHALLENGER_METRICS)):
+        run = client.create_run(experiment)
+        for key, value in metrics.items():
+            client.log_metric(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id)
+        version = client.create_model_version(
+            platform.model_name,
+            f"{run.info.artifact_uri}/model",
+            run_id=run.info.run_id,
+            tags={"family": "tfidf_lr"},
+        )
+        client.set_registered_model_alias(platform.model_name, alias, version.version)
+    return home
+
+
+@pytest.fixture(scope="module")
+def alerting_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
+    """A server of its own whose rule fires after 2 wrong feedbacks (the shared one stays quiet)."""
+    server = start_server(
+        tmp_path_factory.mktemp("alerting-home"),
+        str(tiny_bundle),
+        AIRPARADIS_SERVER_ALERT_THRESHOLD="2",
+        AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS="600",
+    )
+    yield server
+    server.stop()

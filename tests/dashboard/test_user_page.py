@@ -1,0 +1,174 @@
+"""The user page driven without a browser, against the real model server on loopback."""
+
+from __future__ import annotations
+
+import httpx
+import panel as pn
+import pytest
+
+from dashboard.client import ModelServerClient
+from dashboard.connection import ServerConnection
+from dashboard.user import UserPage
+from tests.conftest import RunningServer
+from tests.dashboard.conftest import dead_url, settings_for
+
+HAPPY = "I love this airline, great crew and a smooth flight!"
+ANGRY = "worst delay ever, my bag is lost and nobody helps"
+
+
+def make_page(url: str, **settings: object) -> UserPage:
+    s = settings_for(url, **settings)
+    return UserPage(ServerConnection(s), s.max_tweet_chars, s.max_tweets)
+
+
+def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: RunningServer) -> None:
+    page = make_page(model_server.url)
+    page.text = f"{HAPPY}\n\n   {ANGRY}  \n"
+    page.param.trigger("submit")  # what the button does
+
+    assert [c.prediction.text for c in page.cards] == [HAPPY, ANGRY]
+    assert [c.prediction.label for c in page.cards] == ["positive", "negative"]
+    for card in page.cards:
+        assert 0.5 <= card.prediction.confidence <= 1.0
+        assert card.feedback_state == "none"
+    assert page.message_kind == "success" and "2 tweets" in page.message
+    assert page.connection.status == "ready" and page.connection.banner == ""
+    history = page.history
+    assert list(history["tweet"]) == [ANGRY, HAPPY]  # newest first
+    assert list(history["feedback"]) == ["—", "—"]
+    assert list(history["model"]) == ["local", "local"]  # a bundle path has no registry version
+
+
+def test_feedback_is_confirmed_stored_once_and_shown_in_history(
+    model_server: RunningServer,
+) -> None:
+    page = make_page(model_server.url)
+    page.text = ANGRY
+    page.classify()
+    card = page.cards[0]
+
+    card.param.trigger("mark_wrong")  # the "Wrong" button
+
+    assert card.feedback_state == "stored", card.feedback_note
+    assert card.feedback_note.startswith("✓ Feedback stored")
+    assert card.verdict == "wrong"
+    assert page.history.loc[0, "feedback"] == "✗ wrong"
+    # Sent with the card's id: the server has it, and a second click stores nothing new.
+    client = ModelServerClient(settings_for(model_server.url))
+    again = client.feedback(card.prediction, verdict="wrong", feedback_id=card.feedback_id)
+    assert again["duplicate"] is True
+    card.param.trigger("mark_correct")
+    assert card.verdict == "wrong"
+
+
+def test_picking_the_right_label_sends_it(model_server: RunningServer) -> None:
+    page = make_page(model_server.url)
+    page.text = HAPPY
+    page.classify()
+    card = page.cards[0]
+    assert card.prediction.label == "positive"
+
+    card.right_label = "negative"  # the "Pick the right label" select
+
+    assert card.feedback_state == "stored"
+    assert card.verdict == "wrong"
+    assert page.history.loc[0, "feedback"] == "✗ wrong → negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Type or paste a tweet first"),
+        ("   \n\n  ", "Type or paste a tweet first"),
+        ("ok\n" + "x" * 41, "line 2 (41 characters)"),
+        ("\n".join(f"tweet {i}" for i in range(4)), "That is 4 tweets; at most 3"),
+    ],
+)
+def test_empty_long_or_too_many_tweets_get_an_inline_message(
+    model_server: RunningServer, text: str, expected: str
+) -> None:
+    page = make_page(model_server.url, max_tweet_chars=40, max_tweets=3)
+    page.text = text
+    page.classify()
+    assert expected in page.message
+    assert page.message_kind == "warning"
+    assert page.cards == []
+    assert page.connection.banner == ""
+
+
+def test_banner_when_the_server_is_down_then_clears_when_it_is_back(
+    model_server: RunningServer,
+) -> None:
+    page = make_page(dead_url())
+    page.text = HAPPY
+    page.classify()  # no exception reaches the user
+
+    assert page.connection.status == "down"
+    assert "unavailable" in page.connection.banner
+    assert page.message_kind == "danger" and "Your text is kept" in page.message
+    assert page.text == HAPPY and page.cards == []
+    assert page.connection.check().reachable is False
+
+    page.connection.server_url = model_server.url  # the server "returns"
+
+    assert page.connection.status == "ready"
+    assert page.connection.banner == ""
+    page.classify()
+    assert page.cards[0].prediction.label == "positive"
+
+
+def test_feedback_while_the_server_is_down_fails_softly_and_can_be_retried(
+    model_server: RunningServer,
+) -> None:
+    page = make_page(model_server.url)
+    page.text = HAPPY
+    page.classify()
+    card = page.cards[0]
+    page.connection.server_url = dead_url()
+
+    card.param.trigger("mark_correct")
+    assert card.feedback_state == "failed"
+    assert "Not stored" in card.feedback_note
+    assert page.connection.banner
+
+    page.connection.server_url = model_server.url
+    card.param.trigger("mark_correct")
+    assert card.feedback_state == "stored"
+    assert page.connection.banner == ""
+
+
+def test_a_server_that_is_up_but_not_ready_shows_a_loading_banner() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/health/ready":
+            return httpx.Response(503, json={"ready": False})
+        return httpx.Response(503, json={"error": "model not loaded"})
+
+    settings = settings_for("http://predictor.example")
+    connection = ServerConnection(settings, transport=httpx.MockTransport(handler))
+    page = UserPage(connection, settings.max_tweet_chars, settings.max_tweets)
+    connection.check()
+    assert connection.status == "loading"
+    assert "not ready" in connection.banner
+    page.text = HAPPY
+    page.classify()
+    assert connection.status == "down" and "model not loaded" in connection.banner
+
+
+def test_the_page_renders_with_results_and_history(model_server: RunningServer) -> None:
+    page = make_page(model_server.url)
+    pn.panel(page).get_root()  # the empty page
+    page.text = f"{HAPPY}\n{ANGRY}"
+    page.classify()
+    page.send_feedback(page.cards[1], verdict="correct")
+    root = pn.panel(page).get_root()
+    assert root is not None
+    page.param.trigger("clear")
+    assert page.text == "" and page.cards == [] and len(page.history) == 2
+
+
+def test_a_refused_token_points_at_the_auth_setting() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(403, json={"error": "denied"}))
+    connection = ServerConnection(settings_for("https://isvc.example"), transport=transport)
+    connection.check()
+    assert connection.status == "down"
+    assert "AIRPARADIS_DASHBOARD_AUTH_HEADER" in connection.banner
