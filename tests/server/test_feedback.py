@@ -74,7 +74,9 @@ def test_store_is_idempotent_on_client_ids(store: FeedbackStore) -> None:
     assert rows[0]["model_version"] == "3"
 
 
-def test_alert_fires_at_threshold_once_per_window(store: FeedbackStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_alert_fires_at_threshold_once_per_window(
+    store: FeedbackStore, caplog: pytest.LogCaptureFixture
+) -> None:
     rule = NegativeFeedbackRule(store, threshold=3, window_seconds=300)
     store.add(_record("correct"))
     fired = []
@@ -152,7 +154,12 @@ async def _post_feedback(url: str, ids: list[str], acked: list[str], workers: in
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             feedback_id = queue.get_nowait()
-            body = {"tweet": "t", "predicted_label": "positive", "verdict": "wrong", "feedback_id": feedback_id}
+            body = {
+                "tweet": "t",
+                "predicted_label": "positive",
+                "verdict": "wrong",
+                "feedback_id": feedback_id,
+            }
             try:
                 response = await client.post(url, json=body)
             except httpx.HTTPError:

@@ -15,7 +15,9 @@ TWEETS = [f"flight number {i} was {'great' if i % 2 else 'awful'}" for i in rang
 
 
 @pytest.fixture(scope="module")
-def strict_server(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> Iterator[RunningServer]:
+def strict_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
     """Small limits, so that each one can be crossed cheaply."""
     server = start_server(
         tmp_path_factory.mktemp("strict"),
@@ -63,7 +65,9 @@ def _histogram_count(metrics: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_concurrent_requests_share_model_calls(strict_server: RunningServer, tiny_bundle: Path) -> None:
+def test_concurrent_requests_share_model_calls(
+    strict_server: RunningServer, tiny_bundle: Path
+) -> None:
     before = _histogram_count(httpx.get(f"{strict_server.url}/metrics").text)
     bodies = [{"instances": TWEETS[i * 40 : (i + 1) * 40]} for i in range(12)]
     responses = asyncio.run(_post_many(strict_server.predict_url, bodies))

@@ -193,7 +193,9 @@ def test_model_repository_api_is_disabled(model_server: RunningServer) -> None:
     assert not [p for p in paths if p.startswith("/v2/repository")]
 
 
-def test_explain_gives_exact_linear_contributions(model_server: RunningServer, tiny_bundle: Path) -> None:
+def test_explain_gives_exact_linear_contributions(
+    model_server: RunningServer, tiny_bundle: Path
+) -> None:
     import math
 
     tweet = "I do not like this delayed flight"
@@ -203,7 +205,9 @@ def test_explain_gives_exact_linear_contributions(model_server: RunningServer, t
     assert response.status_code == 200
     explanation = response.json()["explanations"][0]
     assert explanation["method"] == "exact-linear"
-    assert [t["token"] for t in explanation["tokens"]] == "i do not like this delayed flight".split()
+    assert [
+        t["token"] for t in explanation["tokens"]
+    ] == "i do not like this delayed flight".split()
     model = load_bundle(tiny_bundle)
     intercept = model.scorer.intercept  # type: ignore[attr-defined]
     logit = intercept + sum(t["contribution"] for t in explanation["tokens"])

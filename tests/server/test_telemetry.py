@@ -9,7 +9,13 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-from model_server.telemetry import EVENT_NAME_KEY, FEEDBACK_EVENT, PREDICTION_EVENT, Telemetry, configure
+from model_server.telemetry import (
+    EVENT_NAME_KEY,
+    FEEDBACK_EVENT,
+    PREDICTION_EVENT,
+    Telemetry,
+    configure,
+)
 
 
 @pytest.fixture
@@ -27,11 +33,17 @@ def exporter() -> Iterator[InMemoryLogRecordExporter]:
 
 def test_prediction_and_feedback_events(exporter: InMemoryLogRecordExporter) -> None:
     telemetry = Telemetry(enabled=True)
-    telemetry.predictions(["positive", "negative"], np.array([0.9, 0.2]), 0.004, "7", {"x-request-id": "r1"})
+    telemetry.predictions(
+        ["positive", "negative"], np.array([0.9, 0.2]), 0.004, "7", {"x-request-id": "r1"}
+    )
     telemetry.feedback("wrong", "positive", "7")
     records = [r.log_record for r in exporter.get_finished_logs()]
     events = [dict(r.attributes or {}) for r in records]
-    assert [e[EVENT_NAME_KEY] for e in events] == [PREDICTION_EVENT, PREDICTION_EVENT, FEEDBACK_EVENT]
+    assert [e[EVENT_NAME_KEY] for e in events] == [
+        PREDICTION_EVENT,
+        PREDICTION_EVENT,
+        FEEDBACK_EVENT,
+    ]
     assert events[0]["label"] == "positive"
     assert events[0]["probability"] == pytest.approx(0.9)
     assert events[0]["latency_ms"] == pytest.approx(4.0)
