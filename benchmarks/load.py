@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk_post(url: str, body: dict[str, object], concurrency: int, seconds: int) -> LoadResult:
+def wrk_post(url: str, body: Mapping[str, object], concurrency: int, seconds: int) -> LoadResult:
     """POST `body` to `url` with `concurrency` connections for `seconds` (one wrk thread)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("load is only ever sent to loopback")

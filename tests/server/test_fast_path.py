@@ -30,8 +30,10 @@ def test_compiled_scorer_handles_repeated_ngrams_and_sublinear_tf(sentiment140_d
     for params in ({"sublinear_tf": False, "ngram_max": 2}, {"sublinear_tf": True}):
         model = TfidfLogisticRegression().fit(split.train, split.validation, params, seed=2)
         assert isinstance(model, SklearnClassifier) and model.scorer is not None
-        texts = ["so so so good good", "bad bad bad bad day day"] + split.test["text"].tolist()[
-            :300
+        texts = [
+            "so so so good good",
+            "bad bad bad bad day day",
+            *split.test["text"].tolist()[:300],
         ]
         slow = SklearnClassifier(model.pipeline, model.info, compile_scorer=False)
         np.testing.assert_allclose(model.predict_proba(texts), slow.predict_proba(texts), atol=1e-6)

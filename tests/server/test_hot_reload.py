@@ -13,8 +13,12 @@ from airparadis.tracking import connect
 from tests.conftest import MODEL_NAME, server_env, start_server
 
 
-def test_server_switches_to_the_new_champion(tmp_path: Path, sentiment140_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    env = server_env(tmp_path, AIRPARADIS_TRAIN_DATA=str(sentiment140_dir), AIRPARADIS_TRAIN_MAX_ROWS="3000")
+def test_server_switches_to_the_new_champion(
+    tmp_path: Path, sentiment140_dir: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    env = server_env(
+        tmp_path, AIRPARADIS_TRAIN_DATA=str(sentiment140_dir), AIRPARADIS_TRAIN_MAX_ROWS="3000"
+    )
     train = [sys.executable, "-m", "airparadis", "train", "--family", "tfidf_lr"]
     subprocess.run(train, cwd=tmp_path, env=env, check=True, capture_output=True)
     server = start_server(

@@ -205,9 +205,15 @@ def test_explain_gives_exact_linear_contributions(
     assert response.status_code == 200
     explanation = response.json()["explanations"][0]
     assert explanation["method"] == "exact-linear"
-    assert [
-        t["token"] for t in explanation["tokens"]
-    ] == "i do not like this delayed flight".split()
+    assert [t["token"] for t in explanation["tokens"]] == [
+        "i",
+        "do",
+        "not",
+        "like",
+        "this",
+        "delayed",
+        "flight",
+    ]
     model = load_bundle(tiny_bundle)
     intercept = model.scorer.intercept  # type: ignore[attr-defined]
     logit = intercept + sum(t["contribution"] for t in explanation["tokens"])
