@@ -7,14 +7,17 @@ at most once per window, and leaves a WARNING log event that Azure Monitor can a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from model_server.feedback import FeedbackStore, window_start
-from model_server.metrics import ALERTS
+from model_server.metrics import ALERTS, MISPREDICTION_RATE
 
 RULE = "negative_feedback"
 ALERT_EVENT = "airparadis_negative_feedback_alert"
+MISPREDICTION_RULE = "misprediction_rate"
+MISPREDICTION_EVENT = "airparadis_misprediction_alert"
 alert_logger = logging.getLogger("airparadis.alerts")
 
 
@@ -48,3 +51,71 @@ class NegativeFeedbackRule:
             extra={"microsoft.custom_event.name": ALERT_EVENT, "count": count},
         )
         return alert
+
+
+class MispredictionRateRule:
+    """Rolling share of wrong verdicts; past the threshold it alerts and may order a retrain.
+
+    The share only counts once `min_feedback` verdicts are in the window, so two unlucky
+    clicks on a quiet night do not page anyone.
+    """
+
+    def __init__(
+        self,
+        store: FeedbackStore,
+        threshold: float,
+        window_seconds: int,
+        min_feedback: int,
+        on_alert: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.threshold = threshold
+        self.window_seconds = window_seconds
+        self.min_feedback = min_feedback
+        self.on_alert = on_alert
+
+    def evaluate(self, model_version: str | None) -> dict[str, Any] | None:
+        since = window_start(self.window_seconds)
+        wrong, total = self.store.verdict_counts_since(since)
+        if total < self.min_feedback:
+            MISPREDICTION_RATE.set(float("nan"))
+            return None
+        rate = wrong / total
+        MISPREDICTION_RATE.set(rate)
+        if rate < self.threshold or self.store.last_alert_since(MISPREDICTION_RULE, since):
+            return None
+        alert = {
+            "fired_at": datetime.now(UTC),
+            "rule": MISPREDICTION_RULE,
+            "count": wrong,
+            "threshold": round(100 * self.threshold),  # percent, for this rule
+            "window_seconds": self.window_seconds,
+            "model_version": model_version,
+        }
+        self.store.add_alert(alert)
+        ALERTS.inc()
+        alert_logger.warning(
+            "%s: %.0f%% of %d feedbacks within %d s say wrong (threshold %.0f%%)",
+            MISPREDICTION_EVENT,
+            100 * rate,
+            total,
+            self.window_seconds,
+            100 * self.threshold,
+            extra={"microsoft.custom_event.name": MISPREDICTION_EVENT, "rate": rate},
+        )
+        if self.on_alert is not None:
+            self.on_alert(alert)
+        return alert
+
+
+def submit_retraining_job(_alert: dict[str, Any]) -> None:
+    """Order `airparadis retrain` as a Kubernetes Job (the predictor's ServiceAccount may)."""
+    from training_jobs.launcher import LauncherSettings, build_job, submit_job
+
+    settings = LauncherSettings()
+    try:
+        name = submit_job(build_job(["retrain"], settings), settings.namespace)
+    except Exception as exc:  # noqa: BLE001  (an alert must never fail the feedback call)
+        alert_logger.error("retraining Job not submitted: %s", exc)
+        return
+    alert_logger.warning("retraining Job %s submitted after the misprediction alert", name)

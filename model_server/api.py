@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from model_server.alerting import NegativeFeedbackRule
+from model_server.alerting import MispredictionRateRule, NegativeFeedbackRule
 from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
 from model_server.metrics import FEEDBACK
 from model_server.model import SentimentModel
@@ -62,6 +62,7 @@ def build_router(
     model: SentimentModel,
     store: FeedbackStore,
     rule: NegativeFeedbackRule,
+    misprediction_rule: MispredictionRateRule,
     max_tweet_chars: int,
     telemetry: Telemetry,
 ) -> APIRouter:
@@ -92,7 +93,11 @@ def build_router(
         )
         try:
             stored = store.add(record)
-            alert = None if stored.duplicate else rule.evaluate(record["model_version"])
+            alert = None
+            if not stored.duplicate:
+                alert = rule.evaluate(record["model_version"])
+                misprediction = misprediction_rule.evaluate(record["model_version"])
+                alert = alert or misprediction
         except FeedbackUnavailable as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
         if not stored.duplicate:
@@ -132,6 +137,11 @@ def build_router(
         return {
             "threshold": rule.threshold,
             "window_seconds": rule.window_seconds,
+            "misprediction": {
+                "threshold": misprediction_rule.threshold,
+                "window_seconds": misprediction_rule.window_seconds,
+                "min_feedback": misprediction_rule.min_feedback,
+            },
             "alerts": [_jsonable(r) for r in rows],
         }
 

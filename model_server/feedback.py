@@ -131,6 +131,14 @@ class FeedbackStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def verdict_counts_since(self, since: datetime) -> tuple[int, int]:
+        """(wrong, total) feedbacks since `since`."""
+        wrong = sa.func.count().filter(feedback_table.c.verdict == "wrong")
+        query = sa.select(wrong, sa.func.count()).where(feedback_table.c.created_at >= since)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return int(row[0]), int(row[1])
+
     def last_alert_since(self, rule: str, since: datetime) -> bool:
         query = sa.select(alerts_table.c.id).where(
             alerts_table.c.rule == rule, alerts_table.c.fired_at >= since

@@ -13,3 +13,7 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
 )
 PENDING = Gauge("airparadis_pending_tweets", "Tweets admitted and waiting for the model.")
+MISPREDICTION_RATE = Gauge(
+    "airparadis_misprediction_rate",
+    "Share of 'wrong' verdicts among the feedback of the rolling window (NaN before enough).",
+)

@@ -13,7 +13,11 @@ from kserve.model_server import app
 
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import connect, needs_registry
-from model_server.alerting import NegativeFeedbackRule
+from model_server.alerting import (
+    MispredictionRateRule,
+    NegativeFeedbackRule,
+    submit_retraining_job,
+)
 from model_server.api import build_router
 from model_server.batching import Overloaded
 from model_server.feedback import FeedbackStore, default_sqlite_url
@@ -46,7 +50,16 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))
     rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
-    app.include_router(build_router(model, store, rule, settings.max_tweet_chars, telemetry))
+    misprediction = MispredictionRateRule(
+        store,
+        settings.misprediction_threshold,
+        settings.misprediction_window_seconds,
+        settings.misprediction_min_feedback,
+        on_alert=submit_retraining_job if settings.retrain_on_alert else None,
+    )
+    app.include_router(
+        build_router(model, store, rule, misprediction, settings.max_tweet_chars, telemetry)
+    )
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
     app.add_middleware(
         RequestLimits,

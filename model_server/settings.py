@@ -56,6 +56,19 @@ class ServerSettings(BaseSettings):
         default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
     )
     alert_window_seconds: int = Field(default=300, ge=1, description="Alert window, seconds.")
+    misprediction_window_seconds: int = Field(
+        default=3600, ge=1, description="Window of the rolling wrong-feedback share."
+    )
+    misprediction_threshold: float = Field(
+        default=0.3, gt=0, le=1, description="Wrong-feedback share that raises an alert."
+    )
+    misprediction_min_feedback: int = Field(
+        default=20, ge=1, description="Feedbacks needed in the window before the share counts."
+    )
+    retrain_on_alert: bool = Field(
+        default=False,
+        description="Submit a retraining Job (Kubernetes) when the misprediction alert fires.",
+    )
     applicationinsights_connection_string: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
