@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -12,6 +12,8 @@ from model_server.alerting import MispredictionRateRule, NegativeFeedbackRule
 from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
 from model_server.metrics import FEEDBACK
 from model_server.model import SentimentModel
+from model_server.security import feedback_guard
+from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
 
 Label = Literal["negative", "positive"]
@@ -63,9 +65,10 @@ def build_router(
     store: FeedbackStore,
     rule: NegativeFeedbackRule,
     misprediction_rule: MispredictionRateRule,
-    max_tweet_chars: int,
+    settings: ServerSettings,
     telemetry: Telemetry,
 ) -> APIRouter:
+    max_tweet_chars = settings.max_tweet_chars
     router = APIRouter()
 
     @router.get("/v2/health/ready", tags=["health"])
@@ -80,7 +83,15 @@ def build_router(
         """Which model is served: registry version, aliases, family, test metrics."""
         return model.describe()
 
-    @router.post("/v1/feedback", status_code=201, tags=["feedback"])
+    guard = feedback_guard(settings)
+
+    @router.post(
+        "/v1/feedback",
+        status_code=201,
+        tags=["feedback"],
+        dependencies=[Depends(guard)],
+        responses={401: {"description": "Not authenticated"}, 429: {"description": "Too many"}},
+    )
     def post_feedback(feedback: FeedbackIn) -> FeedbackOut:
         """Store one verdict durably, then acknowledge it with its id."""
         if len(feedback.tweet) > max_tweet_chars:

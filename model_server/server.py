@@ -57,9 +57,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         settings.misprediction_min_feedback,
         on_alert=submit_retraining_job if settings.retrain_on_alert else None,
     )
-    app.include_router(
-        build_router(model, store, rule, misprediction, settings.max_tweet_chars, telemetry)
-    )
+    app.include_router(build_router(model, store, rule, misprediction, settings, telemetry))
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
     app.add_middleware(
         RequestLimits,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServerSettings(BaseSettings):
@@ -69,6 +71,18 @@ class ServerSettings(BaseSettings):
         default=False,
         description="Submit a retraining Job (Kubernetes) when the misprediction alert fires.",
     )
+    auth_required: bool = Field(
+        default=False, description="Feedback needs an API key or a bearer token (chart: on)."
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[], description="Comma-separated API keys accepted in X-API-Key."
+    )
+    jwks_url: str | None = Field(default=None, description="JWKS of the token issuer.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` of bearer tokens.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` of tokens.")
+    feedback_per_minute: int = Field(
+        default=120, ge=1, description="Feedbacks one client may post per minute (429 beyond)."
+    )
     applicationinsights_connection_string: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
@@ -77,3 +91,10 @@ class ServerSettings(BaseSettings):
         ),
         description="Azure Monitor connection string; unset means no exporter.",
     )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

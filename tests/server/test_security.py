@@ -1,0 +1,99 @@
+"""Feedback needs an API key or a bearer token of the configured issuer, and is rate-limited."""
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from model_server.feedback import FeedbackStore, default_sqlite_url
+from tests.conftest import RunningServer, start_server
+
+ISSUER = "https://login.example.test/tenant/v2.0"
+AUDIENCE = "api://airparadis"
+BODY = {"tweet": "lost bag", "predicted_label": "positive", "verdict": "wrong"}
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def jwks_url(tmp_path_factory: pytest.TempPathFactory, signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("jwks")
+    jwk = json.loads(RSAAlgorithm.to_jwk(signing_key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    (root / "keys.json").write_text(json.dumps({"keys": [jwk]}))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/keys.json"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path, jwks_url: str) -> Iterator[RunningServer]:
+    server = start_server(
+        tmp_path_factory.mktemp("secured"),
+        str(tiny_bundle),
+        AIRPARADIS_SERVER_AUTH_REQUIRED="true",
+        AIRPARADIS_SERVER_API_KEYS="key-one,key-two",
+        AIRPARADIS_SERVER_JWKS_URL=jwks_url,
+        AIRPARADIS_SERVER_JWT_ISSUER=ISSUER,
+        AIRPARADIS_SERVER_JWT_AUDIENCE=AUDIENCE,
+        AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE="3",
+    )
+    yield server
+    server.stop()
+
+
+def _token(key: rsa.RSAPrivateKey, **claims: object) -> str:
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": int(time.time()) + 300}
+    payload.update(claims)
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def _stored(server: RunningServer) -> int:
+    return len(FeedbackStore(default_sqlite_url(server.home)).export_rows())
+
+
+def test_unauthenticated_feedback_is_401_and_nothing_is_stored(secured: RunningServer, signing_key: rsa.RSAPrivateKey) -> None:
+    url = f"{secured.url}/v1/feedback"
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    attempts = [
+        {},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": f"Bearer {_token(signing_key, iss='https://evil.test')}"},
+        {"Authorization": f"Bearer {_token(signing_key, exp=int(time.time()) - 10)}"},
+        {"Authorization": f"Bearer {_token(other_key)}"},
+    ]
+    for headers in attempts:
+        response = httpx.post(url, json=BODY, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["detail"]
+    assert _stored(secured) == 0
+    # Predictions stay open; only feedback is guarded.
+    assert httpx.post(secured.predict_url, json={"instances": ["hi"]}).status_code == 200
+
+
+def test_api_key_and_bearer_token_are_accepted_then_rate_limited(secured: RunningServer, signing_key: rsa.RSAPrivateKey) -> None:
+    url = f"{secured.url}/v1/feedback"
+    key = {"Authorization": "ApiKey key-two"}
+    codes = [httpx.post(url, json=BODY, headers=key).status_code for _ in range(5)]
+    assert codes == [201, 201, 201, 429, 429]
+    limited = httpx.post(url, json=BODY, headers=key)
+    assert limited.headers["retry-after"] == "60"
+    # Another client has its own allowance.
+    bearer = {"Authorization": f"Bearer {_token(signing_key)}"}
+    assert httpx.post(url, json=BODY, headers=bearer).status_code == 201
+    assert _stored(secured) == 4  # every acknowledged feedback, and only those
