@@ -24,7 +24,10 @@ class ConstantModel(Model):  # type: ignore[misc]
 
 
 def main(port: int, name: str) -> None:
-    server = BoundModelServer(host="127.0.0.1", http_port=port, enable_grpc=False, workers=1)
+    server = BoundModelServer(
+        host="127.0.0.1", http_port=port, enable_grpc=False, workers=1,
+        enable_latency_logging=False,
+    )  # fmt: skip
     server.start([ConstantModel(name)])
 
 

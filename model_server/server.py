@@ -67,7 +67,12 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     )
 
     server = BoundModelServer(
-        host=settings.host, http_port=settings.http_port, enable_grpc=False, workers=1
+        host=settings.host,
+        http_port=settings.http_port,
+        enable_grpc=False,
+        workers=1,
+        # Per-request latency lines at INFO: /metrics holds the same histograms.
+        enable_latency_logging=False,
     )
     server.register_model(model)
     model.start_background_loading()
