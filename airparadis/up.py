@@ -82,7 +82,7 @@ def up(
         raise typer.Exit(1)
     name = ServerSettings().served_name or "air-paradis-sentiment"
     typer.echo(f"Model server: {server_url}  (v1: {server_url}/v1/models/{name}:predict)")
-    typer.echo(f"Dashboard:    {dashboard_url}")
+    typer.echo(f"Dashboard:    {dashboard_url}   (ops view: {dashboard_url}/ops)")
     typer.echo(f"Metrics:      {server_url}/metrics")
     if detach:
         typer.echo(
