@@ -9,7 +9,7 @@ import typer
 from airparadis.up import up
 from dashboard.cli import dashboard
 from model_server.cli import feedback_app, serve
-from training_jobs.cli import data_app, evaluate, train
+from training_jobs.cli import compare, data_app, evaluate, retrain, score, train, tune
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -19,6 +19,10 @@ app.add_typer(data_app, name="data")
 app.add_typer(feedback_app, name="feedback")
 app.command()(train)
 app.command()(evaluate)
+app.command()(tune)
+app.command()(compare)
+app.command()(retrain)
+app.command()(score)
 app.command()(serve)
 app.command()(dashboard)
 app.command()(up)

@@ -62,15 +62,77 @@ def prepare(data: DataOption = None) -> None:
     typer.echo(report.summary())
 
 
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="Family parameter KEY=VALUE (VALUE parsed as JSON when it can be); repeatable.",
+    ),
+]
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, object]:
+    """``["C=4", "cell=\"lstm\"", "cell=lstm"]`` -> {"C": 4, "cell": "lstm"}."""
+    params: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise _fail(f"--param {pair!r} is not KEY=VALUE")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+OnK8sOption = Annotated[
+    bool, typer.Option("--on-k8s", help="Submit the same command as a Kubernetes Job instead.")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="With --on-k8s: print the Job's YAML, submit nothing.")
+]
+
+
+def _repeat(flag: str, values: list[Path] | list[str] | None) -> list[str]:
+    return [item for value in values or [] for item in (flag, str(value))]
+
+
+def _launch(args: list[str], dry_run: bool, completions: int | None = None) -> None:
+    """Run `airparadis <args>` as a Job (AIRPARADIS_K8S_* settings), or print it."""
+    from training_jobs.launcher import LauncherSettings, build_job, job_to_yaml, submit_job
+
+    settings = LauncherSettings()
+    job = build_job(args, settings, completions=completions, parallelism=completions)
+    if dry_run:
+        typer.echo(job_to_yaml(job))
+        return
+    try:
+        name = submit_job(job, settings.namespace)
+    except Exception as exc:
+        raise _fail(f"cannot submit the Job: {exc}") from exc
+    typer.echo(f"submitted Job {settings.namespace}/{name}")
+
+
 def train(
-    family: Annotated[str, typer.Option(help="Model family to train.")] = "tfidf_lr",
+    family: Annotated[str, typer.Option(help="Model family: tfidf_lr, rnn, transformer.")] = (
+        "tfidf_lr"
+    ),
     data: DataOption = None,
     max_rows: Annotated[
         int | None, typer.Option(help="Stratified sample size, for quick runs.")
     ] = None,
+    param: ParamOption = None,
     no_register: Annotated[bool, typer.Option(help="Log the run but do not register.")] = False,
+    on_k8s: OnK8sOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Train a family, log it to MLflow, and register it as the champion."""
+    """Train a family, log it to MLflow, and register it; the gate picks champion/challenger."""
+    if on_k8s or dry_run:
+        args = ["train", "--family", family, *_repeat("--param", param)]
+        args += [*_repeat("--data", data), *(["--max-rows", str(max_rows)] if max_rows else [])]
+        _launch(args + (["--no-register"] if no_register else []), dry_run)
+        return
+    from airparadis.bundle import BundleError
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError
     from training_jobs.settings import TrainingSettings
@@ -83,14 +145,163 @@ def train(
         overrides["max_rows"] = max_rows
     settings = TrainingSettings(**overrides)  # type: ignore[arg-type]
     try:
-        result = run_training(family, settings, PlatformSettings(), register_model=not no_register)
-    except (DataError, ValueError) as exc:
+        result = run_training(
+            family, settings, PlatformSettings(), params=parse_params(param),
+            register_model=not no_register,
+        )  # fmt: skip
+    except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(result.table)
     typer.echo(f"run: {result.run_id}  data fingerprint: {result.fingerprint}")
+    if result.gate:
+        typer.echo(result.gate.summary())
     if result.registered:
         r = result.registered
         typer.echo(f"registered: models:/{r.name}/{r.version} as @{r.alias}")
+
+
+def tune(
+    family: Annotated[str, typer.Option(help="Model family to tune.")] = "tfidf_lr",
+    trials: Annotated[int, typer.Option(min=0, help="Trials to add, spread over the workers.")] = (
+        10
+    ),
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes on the same study.")] = 1,
+    study: Annotated[
+        str | None, typer.Option(help="Study name (default: airparadis-<family>).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Study storage URL (default: OPTUNA_STORAGE, else SQLite in home)."),
+    ] = None,
+    data: DataOption = None,
+    max_rows: Annotated[
+        int | None, typer.Option(help="Stratified sample size, for quick runs.")
+    ] = None,
+    create_study_only: Annotated[
+        bool, typer.Option(help="Create the study (and its MLflow parent run), then stop.")
+    ] = False,
+    skip_if_exists: Annotated[
+        bool, typer.Option(help="With --create-study-only: an existing study is fine.")
+    ] = False,
+    retrain: Annotated[
+        bool, typer.Option(help="Retrain the best trial on train+validation and register it.")
+    ] = True,
+    on_k8s: OnK8sOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Optuna search: W workers share one study; the best trial is retrained and gated.
+
+    With --on-k8s the workers are the completions of one Indexed Job, each running this
+    command with one worker against the shared (PostgreSQL) study storage.
+    """
+    if on_k8s or dry_run:
+        per_worker = -(-trials // workers)
+        args = ["tune", "--family", family, "--trials", str(per_worker), "--workers", "1"]
+        args += [*(["--study", study] if study else []), *_repeat("--data", data)]
+        args += [*(["--max-rows", str(max_rows)] if max_rows else [])]
+        _launch(args + ([] if retrain else ["--no-retrain"]), dry_run, completions=workers)
+        return
+    import optuna
+
+    from airparadis.settings import PlatformSettings
+    from training_jobs.data import DataError
+    from training_jobs.settings import TrainingSettings
+    from training_jobs.tune import StudyExistsError, create_study, storage_url
+    from training_jobs.tune import tune as run_tuning
+
+    overrides: dict[str, object] = {}
+    for key, value in (("data", data), ("max_rows", max_rows), ("tune_study", study),
+                       ("tune_storage", storage)):  # fmt: skip
+        if value:
+            overrides[key] = value
+    settings = TrainingSettings(**overrides)  # type: ignore[arg-type]
+    platform = PlatformSettings()
+    try:
+        if create_study_only:
+            created, new = create_study(family, settings, platform, skip_if_exists)
+            state = "created" if new else "exists"
+            typer.echo(f"study {created.study_name} {state} in {storage_url(settings, platform)}")
+            return
+        result = run_tuning(family, settings, platform, trials, workers, retrain)
+    except (StudyExistsError, DataError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    except optuna.exceptions.OptunaError as exc:
+        raise _fail(f"optuna: {exc}") from exc
+    typer.echo(f"study {result.study_name}: {result.trials} trials, best {result.best_value}")
+    typer.echo(f"best params: {json.dumps(result.best_params, sort_keys=True)}")
+    if result.retrained:
+        typer.echo(result.retrained.table)
+        if result.retrained.gate:
+            typer.echo(result.retrained.gate.summary())
+
+
+def retrain(
+    family: Annotated[str, typer.Option(help="Model family to retrain.")] = "tfidf_lr",
+    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
+        ".airparadis/retrain"
+    ),
+    on_k8s: OnK8sOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Export feedback, add it to the training data, train, and let the gate decide."""
+    if on_k8s or dry_run:
+        _launch(["retrain", "--family", family], dry_run)
+        return
+    from airparadis.bundle import BundleError
+    from airparadis.settings import PlatformSettings
+    from training_jobs.data import DataError
+    from training_jobs.retrain import retrain as run_retrain
+    from training_jobs.settings import TrainingSettings
+
+    try:
+        result = run_retrain(family, TrainingSettings(), PlatformSettings(), workdir)
+    except (DataError, ValueError, BundleError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(result.table)
+    if result.gate:
+        typer.echo(result.gate.summary())
+
+
+def score(
+    input_path: Annotated[Path, typer.Option("--input", help="Parquet file with a text column.")],
+    output: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    model_uri: Annotated[
+        str | None, typer.Option(help="models:/name@alias or a bundle folder. Default: champion.")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the tweets.")] = "text",
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per record batch.")] = 8192,
+) -> None:
+    """Score a Parquet file in record batches with the serving bundle (bounded memory)."""
+    from mlflow.exceptions import MlflowException
+
+    from airparadis.bundle import BundleError, load_bundle
+    from airparadis.settings import PlatformSettings
+    from airparadis.tracking import connect, download_model, needs_registry
+    from training_jobs.score import ScoringError, score_file
+
+    platform = PlatformSettings()
+    uri = model_uri or platform.champion_uri
+    try:
+        if needs_registry(uri):
+            connect(platform)
+        model = load_bundle(download_model(uri))
+        report = score_file(model, input_path, output, text_column, batch_size)
+    except (ScoringError, BundleError, FileNotFoundError, MlflowException) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{report.rows} rows scored in {report.batches} batches -> {output}")
+
+
+def compare() -> None:
+    """Markdown table over the latest run of each family; logs a comparison plot to MLflow."""
+    from airparadis.settings import PlatformSettings
+    from training_jobs.compare import compare as run_compare
+
+    try:
+        result = run_compare(PlatformSettings())
+    except LookupError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(result.table)
+    typer.echo(f"comparison logged to run {result.run_id} (comparison.md, comparison.png)")
 
 
 def evaluate(

@@ -55,12 +55,19 @@ def log_bundle(model: SentimentClassifier, bundle_dir: Path) -> str:
 
 
 def register(model_uri: str, name: str, alias: str, tags: dict[str, str]) -> RegisteredModel:
-    version = mlflow.register_model(model_uri, name, tags=tags)
-    MlflowClient().set_registered_model_alias(name, alias, version.version)
-    logger.info("registered %s version %s as @%s", name, version.version, alias)
-    return RegisteredModel(
-        name=name, version=str(version.version), alias=alias, model_uri=model_uri
-    )
+    version = register_version(model_uri, name, tags)
+    return set_alias(name, version, alias, model_uri)
+
+
+def register_version(model_uri: str, name: str, tags: dict[str, str]) -> str:
+    """A new version of `name`, with no alias yet (the gate decides which one it gets)."""
+    return str(mlflow.register_model(model_uri, name, tags=tags).version)
+
+
+def set_alias(name: str, version: str, alias: str, model_uri: str) -> RegisteredModel:
+    MlflowClient().set_registered_model_alias(name, alias, version)
+    logger.info("registered %s version %s as @%s", name, version, alias)
+    return RegisteredModel(name=name, version=version, alias=alias, model_uri=model_uri)
 
 
 def save_and_log(model: SentimentClassifier, save: SaveFn) -> str:

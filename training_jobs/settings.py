@@ -1,19 +1,40 @@
-"""Settings of the training jobs, read from ``AIRPARADIS_TRAIN_*`` variables."""
+"""Settings of the training jobs, read from ``AIRPARADIS_TRAIN_*`` variables.
+
+One class for the whole training component. Settings of a family or a stage carry its prefix:
+``rnn_*`` (recurrent family), ``transformer_*`` (MiniLM family), ``gate_*`` (registry gate),
+``tune_*`` (Optuna). ``AIRPARADIS_TRAIN_RNN_CELL=lstm`` picks the LSTM cell, for instance.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
 
+RnnCell = Literal["rnn", "gru", "lstm"]
+Side = Literal["pre", "post"]
+RnnQuantization = Literal["none", "dynamic", "float16"]
+TransformerMode = Literal["frozen", "finetune"]
+TransformerQuantization = Literal["none", "int8"]
+GateMetric = Literal["accuracy", "roc_auc"]
+Pruner = Literal["median", "hyperband", "none"]
+
+
+def _split_paths(value: object) -> object:
+    if isinstance(value, str):
+        return [Path(p.strip()) for p in value.split(",") if p.strip()]
+    return value
+
 
 class TrainingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_TRAIN_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AIRPARADIS_TRAIN_", extra="ignore", populate_by_name=True
+    )
 
     data: Annotated[list[Path], NoDecode] = Field(
         default=[Path("data/sentiment140")],
@@ -25,12 +46,85 @@ class TrainingSettings(BaseSettings):
     max_rows: int | None = Field(
         default=None, ge=10, description="Stratified sample of the data, for quick runs."
     )
+    eval_data: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra evaluation files (e.g. the hand-labelled near-domain Parquet), "
+        "scored after training and logged as eval_* metrics; never trained on.",
+    )
     download_url: str = Field(default=OFFICIAL_ARCHIVE_URL)
     download_md5: str = Field(default=OFFICIAL_ARCHIVE_MD5)
 
-    @field_validator("data", mode="before")
+    # Recurrent family (Keras -> TFLite).
+    rnn_cell: RnnCell = Field(default="gru", description="Recurrent cell: rnn, gru or lstm.")
+    rnn_bidirectional: bool = Field(default=True, description="Wrap the cell in Bidirectional.")
+    rnn_max_len: int = Field(default=32, ge=4, le=256, description="Fixed sequence length.")
+    rnn_padding: Side = Field(default="pre", description="Pad short tweets before or after.")
+    rnn_truncating: Side = Field(default="post", description="Cut long tweets at the start/end.")
+    rnn_vocab_size: int = Field(default=40_000, ge=100, description="Most frequent train tokens.")
+    rnn_embedding_dim: int = Field(default=128, ge=4)
+    rnn_units: int = Field(default=64, ge=2, description="Units of the recurrent layer.")
+    rnn_dropout: float = Field(default=0.3, ge=0, lt=1)
+    rnn_epochs: int = Field(default=4, ge=1)
+    rnn_batch_size: int = Field(default=256, ge=1)
+    rnn_learning_rate: float = Field(default=2e-3, gt=0)
+    rnn_quantization: RnnQuantization = Field(
+        default="dynamic", description="Post-training quantization of the TFLite model."
+    )
+    rnn_threads: int = Field(default=2, ge=1, description="TFLite interpreter threads.")
+
+    # Transformer family (MiniLM-L6 -> ONNX Runtime).
+    transformer_mode: TransformerMode = Field(
+        default="frozen", description="frozen: train the head only; finetune: whole network."
+    )
+    transformer_max_len: int = Field(default=64, ge=8, le=512, description="Token cap per tweet.")
+    transformer_epochs: int = Field(default=2, ge=0)
+    transformer_batch_size: int = Field(default=32, ge=1)
+    transformer_learning_rate: float = Field(default=5e-5, gt=0)
+    transformer_head_learning_rate: float = Field(default=1e-3, gt=0)
+    transformer_quantization: TransformerQuantization = Field(
+        default="int8", description="int8 dynamic quantization of the ONNX graph."
+    )
+    transformer_int8_max_drop: float = Field(
+        default=0.005,
+        ge=0,
+        description="Largest validation-accuracy loss int8 may cost; beyond it fp32 ships.",
+    )
+    transformer_checkpoint: Path | None = Field(
+        default=None,
+        description="Weights fine-tuned elsewhere (a GPU run); with epochs=0 training is skipped.",
+    )
+
+    # Registry gate.
+    gate_metric: GateMetric = Field(default="accuracy", description="Score the gate compares.")
+    gate_margin: float = Field(
+        default=0.001, ge=0, description="A new model must beat the champion by more than this."
+    )
+    gate_data: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Fixed gate evaluation files; empty means the test split of `data`.",
+    )
+
+    # Retraining from feedback.
+    feedback_weight: int = Field(
+        default=3, ge=1, le=100, description="Copies of each feedback example in training."
+    )
+    feedback_cap: int | None = Field(
+        default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
+    )
+
+    # Optuna.
+    tune_storage: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPTUNA_STORAGE", "AIRPARADIS_TRAIN_TUNE_STORAGE"),
+        description="Study storage URL; unset means SQLite under the platform home.",
+    )
+    tune_study: str | None = Field(
+        default=None, description="Study name; unset means airparadis-<family>."
+    )
+    tune_pruner: Pruner = Field(default="median", description="Pruner of unpromising trials.")
+    tune_timeout: float | None = Field(default=None, gt=0, description="Seconds per worker.")
+
+    @field_validator("data", "eval_data", "gate_data", mode="before")
     @classmethod
-    def _split_paths(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [Path(p.strip()) for p in value.split(",") if p.strip()]
-        return value
+    def _paths(cls, value: object) -> object:
+        return _split_paths(value)

@@ -28,7 +28,9 @@ def signing_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="module")
-def jwks_url(tmp_path_factory: pytest.TempPathFactory, signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
+def jwks_url(
+    tmp_path_factory: pytest.TempPathFactory, signing_key: rsa.RSAPrivateKey
+) -> Iterator[str]:
     root = tmp_path_factory.mktemp("jwks")
     jwk = json.loads(RSAAlgorithm.to_jwk(signing_key.public_key()))
     jwk.update(kid="k1", use="sig", alg="RS256")
@@ -41,7 +43,9 @@ def jwks_url(tmp_path_factory: pytest.TempPathFactory, signing_key: rsa.RSAPriva
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path, jwks_url: str) -> Iterator[RunningServer]:
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path, jwks_url: str
+) -> Iterator[RunningServer]:
     server = start_server(
         tmp_path_factory.mktemp("secured"),
         str(tiny_bundle),
@@ -66,7 +70,9 @@ def _stored(server: RunningServer) -> int:
     return len(FeedbackStore(default_sqlite_url(server.home)).export_rows())
 
 
-def test_unauthenticated_feedback_is_401_and_nothing_is_stored(secured: RunningServer, signing_key: rsa.RSAPrivateKey) -> None:
+def test_unauthenticated_feedback_is_401_and_nothing_is_stored(
+    secured: RunningServer, signing_key: rsa.RSAPrivateKey
+) -> None:
     url = f"{secured.url}/v1/feedback"
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     attempts = [
@@ -86,7 +92,9 @@ def test_unauthenticated_feedback_is_401_and_nothing_is_stored(secured: RunningS
     assert httpx.post(secured.predict_url, json={"instances": ["hi"]}).status_code == 200
 
 
-def test_api_key_and_bearer_token_are_accepted_then_rate_limited(secured: RunningServer, signing_key: rsa.RSAPrivateKey) -> None:
+def test_api_key_and_bearer_token_are_accepted_then_rate_limited(
+    secured: RunningServer, signing_key: rsa.RSAPrivateKey
+) -> None:
     url = f"{secured.url}/v1/feedback"
     key = {"Authorization": "ApiKey key-two"}
     codes = [httpx.post(url, json=BODY, headers=key).status_code for _ in range(5)]

@@ -12,7 +12,9 @@ from training_jobs.data import load_sources
 from training_jobs.score import ScoringError, score_file
 
 
-def test_scores_every_row_in_batches(tiny_bundle: Path, sentiment140_dir: Path, tmp_path: Path) -> None:
+def test_scores_every_row_in_batches(
+    tiny_bundle: Path, sentiment140_dir: Path, tmp_path: Path
+) -> None:
     frame, _ = load_sources([sentiment140_dir])
     texts = frame["text"].tolist()[:2500]
     source = tmp_path / "in.parquet"

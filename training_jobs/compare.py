@@ -1,0 +1,159 @@
+"""`airparadis compare`: the latest training run of each family, side by side.
+
+Prints one markdown table (the seed's metrics on the test split, plus the extra evaluation set
+when runs logged one) and logs it with a plot (metrics by family, ROC curves from each run's
+test predictions) as artifacts of a new ``compare`` MLflow run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from airparadis.settings import PlatformSettings
+from airparadis.tracking import configure_tracking
+from training_jobs.families import FAMILY_NAMES
+from training_jobs.train import PREDICTIONS_ARTIFACT
+
+COLUMNS = (
+    ("test_accuracy", "test accuracy"),
+    ("test_roc_auc", "test ROC-AUC"),
+    ("test_f1_negative", "F1 neg"),
+    ("test_f1_positive", "F1 pos"),
+    ("eval_accuracy", "eval accuracy"),
+    ("eval_roc_auc", "eval ROC-AUC"),
+    ("export_test_accuracy_delta", "export Δacc"),
+    ("train_seconds", "train s"),
+    ("bundle_bytes", "bundle MB"),
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    table: str
+    run_id: str
+    runs: dict[str, str]
+
+
+def latest_runs(experiment: str) -> dict[str, Any]:
+    """Newest finished train/retrain run per family; transformer modes are kept apart."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    latest: dict[str, Any] = {}
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("stage") not in ("train", "retrain") or tags.get("family") not in FAMILY_NAMES:
+            continue
+        label = tags["family"]
+        mode = run.data.params.get("model.mode")
+        if mode:
+            label = f"{label} ({mode})"
+        latest.setdefault(label, run)
+    return latest
+
+
+def _cell(key: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if key == "bundle_bytes":
+        return f"{value / 1e6:.1f}"
+    if key == "train_seconds":
+        return f"{value:.0f}"
+    if key == "export_test_accuracy_delta":
+        return f"{value:+.4f}"
+    return f"{value:.4f}"
+
+
+def markdown_table(runs: dict[str, Any]) -> str:
+    header = "| family | format | run | " + " | ".join(title for _, title in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
+    for label, run in sorted(runs.items()):
+        metrics = run.data.metrics
+        cells = [_cell(key, metrics.get(key)) for key, _ in COLUMNS]
+        lines.append(
+            f"| {label} | {run.data.tags.get('format', '?')} | {run.info.run_id[:8]} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _predictions(run_id: str) -> pd.DataFrame | None:
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=PREDICTIONS_ARTIFACT
+        )
+    except Exception:  # noqa: BLE001  (older runs have no predictions: no curve, not an error)
+        return None
+    return pd.read_parquet(path)
+
+
+def plot(runs: dict[str, Any], path: Path) -> None:
+    """Bars of accuracy and ROC-AUC by family, and each family's ROC curve on the test split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    labels = sorted(runs)
+    fig, (bars, roc) = plt.subplots(1, 2, figsize=(13, 5))
+    width = 0.2
+    keys = ("test_accuracy", "test_roc_auc", "eval_accuracy", "eval_roc_auc")
+    for i, key in enumerate(keys):
+        values = [runs[label].data.metrics.get(key, 0.0) for label in labels]
+        bars.bar([x + i * width for x in range(len(labels))], values, width, label=key)
+    bars.set_xticks([x + 1.5 * width for x in range(len(labels))], labels, rotation=15)
+    bars.set_ylim(0.5, 1.0)
+    bars.set_title("Metrics by family")
+    bars.legend(loc="lower right", fontsize=8)
+    for label in labels:
+        predictions = _predictions(runs[label].info.run_id)
+        if predictions is None:
+            continue
+        fpr, tpr, _ = roc_curve(predictions["label"], predictions["p_positive"])
+        auc = runs[label].data.metrics.get("test_roc_auc", float("nan"))
+        roc.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
+    roc.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title("ROC, test split")
+    roc.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _key(label: str) -> str:
+    """``transformer (frozen)`` -> ``transformer.frozen``: MLflow keys allow no parentheses."""
+    return label.replace(" (", ".").replace(")", "")
+
+
+def compare(platform: PlatformSettings) -> Comparison:
+    configure_tracking(platform)
+    runs = latest_runs(platform.experiment)
+    if not runs:
+        raise LookupError(f"no finished training run in experiment {platform.experiment!r}")
+    table = markdown_table(runs)
+    with mlflow.start_run(run_name="compare") as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tag("stage", "compare")
+        mlflow.log_params({f"run.{_key(label)}": r.info.run_id for label, r in runs.items()})
+        mlflow.log_text(table, "comparison.md")
+        image = Path(tmp) / "comparison.png"
+        plot(runs, image)
+        mlflow.log_artifact(str(image))
+    return Comparison(table, run.info.run_id, {k: r.info.run_id for k, r in runs.items()})
