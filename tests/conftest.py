@@ -18,6 +18,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "air-paradis-sentiment"
 
 
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_environment() -> Iterator[None]:
+    """`mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which
+    PlatformSettings reads: without this, one test's store would become every later test's."""
+    saved = {name: os.environ.pop(name, None) for name in MLFLOW_VARIABLES}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The read-only ../shared folder beside the checkout (override with AIRPARADIS_SHARED_DIR)."""

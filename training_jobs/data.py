@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +207,8 @@ def read_source_cached(path: Path, cache_dir: Path | None) -> tuple[pd.DataFrame
     meta = {k: str(getattr(report, k)) for k in ("rows", "kept", "neutral", "malformed")}
     meta["errors"] = "\n".join(report.errors)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    tmp = cached.with_suffix(".tmp")
+    # One scratch name per process: parallel tuning workers may fill the same cache at once.
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(cached)
     return frame, report

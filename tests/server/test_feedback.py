@@ -172,13 +172,14 @@ async def _post_feedback(url: str, ids: list[str], acked: list[str], workers: in
 
 
 def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path) -> None:
-    server = start_server(tmp_path, str(tiny_bundle))
+    unlimited = {"AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE": "1000000"}
+    server = start_server(tmp_path, str(tiny_bundle), **unlimited)
     ids = [f"k9-{i}" for i in range(2000)]
     acked: list[str] = []
 
     async def run_and_kill() -> None:
         task = asyncio.create_task(_post_feedback(f"{server.url}/v1/feedback", ids, acked, 16))
-        while len(acked) < 600:
+        while len(acked) < 600 and not task.done():
             await asyncio.sleep(0.01)
         os.kill(server.process.pid, signal.SIGKILL)
         await task
@@ -186,7 +187,7 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path
     asyncio.run(run_and_kill())
     server.process.wait()
     assert 600 <= len(acked) < 2000
-    restarted = start_server(tmp_path, str(tiny_bundle))
+    restarted = start_server(tmp_path, str(tiny_bundle), **unlimited)
     after_crash = [r["id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
     assert set(acked) <= set(after_crash)
     assert len(after_crash) == len(set(after_crash))
