@@ -178,7 +178,10 @@ def _batching_section(
     families: list[str], bundles: dict[str, Path], serve: list[str], home: Path, tweet: str,
     cold: dict[str, float],
 ) -> str:  # fmt: skip
-    names = {"rnn": "recurrent (TFLite)", "transformer": "transformer (ONNX int8)"}
+    names = {
+        "rnn": "recurrent (TFLite)",
+        "transformer": "transformer (ONNX, slice-trained; int8 not shipped)",
+    }
     servers = []
     for family in families:
         for batching in ("true", "false"):
