@@ -180,7 +180,7 @@ def _batching_section(
 ) -> str:  # fmt: skip
     names = {
         "rnn": "recurrent (TFLite)",
-        "transformer": "transformer (ONNX, slice-trained; int8 not shipped)",
+        "transformer": "transformer (ONNX)",
     }
     servers = []
     for family in families:
