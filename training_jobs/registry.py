@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +19,6 @@ logger = logging.getLogger(__name__)
 INPUT_EXAMPLE = pd.DataFrame(
     {"text": ["@united best crew ever, thanks!", "flight delayed again :("]}
 )
-
-
-SaveFn = Callable[[SentimentClassifier, Path], None]
 
 
 @dataclass(frozen=True)
@@ -54,11 +49,6 @@ def log_bundle(model: SentimentClassifier, bundle_dir: Path) -> str:
     return str(info.model_uri)
 
 
-def register(model_uri: str, name: str, alias: str, tags: dict[str, str]) -> RegisteredModel:
-    version = register_version(model_uri, name, tags)
-    return set_alias(name, version, alias, model_uri)
-
-
 def register_version(model_uri: str, name: str, tags: dict[str, str]) -> str:
     """A new version of `name`, with no alias yet (the gate decides which one it gets)."""
     return str(mlflow.register_model(model_uri, name, tags=tags).version)
@@ -68,11 +58,3 @@ def set_alias(name: str, version: str, alias: str, model_uri: str) -> Registered
     MlflowClient().set_registered_model_alias(name, alias, version)
     logger.info("registered %s version %s as @%s", name, version, alias)
     return RegisteredModel(name=name, version=version, alias=alias, model_uri=model_uri)
-
-
-def save_and_log(model: SentimentClassifier, save: SaveFn) -> str:
-    """Write the bundle to a scratch folder and log it; MLflow keeps the only copy."""
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = Path(tmp) / BUNDLE_ARTIFACT
-        save(model, bundle_dir)
-        return log_bundle(model, bundle_dir)
