@@ -83,6 +83,11 @@ def build_router(
         """Which model is served: registry version, aliases, family, test metrics."""
         return model.describe()
 
+    @router.get("/v1/drift", tags=["model"])
+    def drift() -> dict[str, Any]:
+        """Live inputs against the served model's training reference: PSI, OOV, lengths."""
+        return model.drift.summary()
+
     guard = feedback_guard(settings)
 
     @router.post(

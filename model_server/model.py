@@ -18,7 +18,8 @@ from kserve.errors import InvalidInput
 from kserve.utils.utils import generate_uuid
 
 from airparadis import LABELS
-from airparadis.bundle import SentimentClassifier, load_bundle
+from airparadis.bundle import SentimentClassifier, find_bundle, load_bundle
+from airparadis.drift import DriftReference, load_reference
 from airparadis.text import clean_tweet
 from airparadis.tracking import (
     ModelRef,
@@ -28,6 +29,7 @@ from airparadis.tracking import (
     resolve_model,
 )
 from model_server.batching import MicroBatcher
+from model_server.drift import DriftMonitor
 from model_server.metrics import PREDICTIONS
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
@@ -51,6 +53,7 @@ class LoadedModel:
     classifier: SentimentClassifier
     ref: ModelRef | None
     seconds_per_tweet: float
+    drift_reference: DriftReference | None = None
 
 
 class SentimentModel(Model):  # type: ignore[misc]
@@ -83,6 +86,9 @@ class SentimentModel(Model):  # type: ignore[misc]
             max_pending=settings.max_pending_tweets,
         )
         self.batching = settings.batching
+        self.drift = DriftMonitor(
+            settings.drift_window, settings.drift_min_tweets, settings.drift_psi_threshold
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -99,11 +105,21 @@ class SentimentModel(Model):  # type: ignore[misc]
 
     def _load_bundle(self) -> LoadedModel:
         ref = resolve_model(self.model_uri) if needs_registry(self.model_uri) else None
-        classifier = load_bundle(download_model(self.model_uri))
+        path = download_model(self.model_uri)
+        classifier = load_bundle(path)
         proba = classifier.predict_proba(list(WARMUP_TWEETS))
         if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
             raise ValueError(f"warm-up prediction returned {proba!r}")
-        return LoadedModel(classifier, ref, _measure_seconds_per_tweet(classifier))
+        return LoadedModel(
+            classifier,
+            ref,
+            _measure_seconds_per_tweet(classifier),
+            load_reference(find_bundle(path)),
+        )
+
+    def _serve(self, loaded: LoadedModel) -> None:
+        self.loaded, self.load_error = loaded, None
+        self.drift.use_reference(loaded.drift_reference)
 
     def load(self) -> bool:
         """Ready only after the bundle loads and a warm-up prediction succeeds."""
@@ -114,7 +130,7 @@ class SentimentModel(Model):  # type: ignore[misc]
             self.load_error = f"cannot load model {self.model_uri}: {exc}"
             logger.error(self.load_error)
             return False
-        self.loaded, self.load_error = loaded, None
+        self._serve(loaded)
         self.ready = True
         logger.info(
             "model %s ready (%s, %.1f us per tweet)",
@@ -145,7 +161,7 @@ class SentimentModel(Model):  # type: ignore[misc]
                 logger.error("cannot switch to the new %s: %s", self.model_uri, exc)
                 continue
             previous = self.version_label
-            self.loaded = loaded
+            self._serve(loaded)
             logger.info("switched %s from %s to %s", self.name, previous, self.version_label)
 
     def start_background_loading(self) -> None:
@@ -233,6 +249,7 @@ class SentimentModel(Model):  # type: ignore[misc]
         if loaded is None:
             raise RuntimeError("model is not loaded")
         proba = loaded.classifier.predict_proba(texts)
+        self.drift.record(texts, proba)
         positives = int(np.count_nonzero(proba >= loaded.classifier.info.threshold))
         if positives:
             _POSITIVE_COUNT.inc(positives)

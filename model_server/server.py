@@ -10,6 +10,7 @@ import kserve
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from kserve.model_server import app
+from prometheus_client import REGISTRY
 
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import connect, needs_registry
@@ -20,6 +21,7 @@ from model_server.alerting import (
 )
 from model_server.api import build_router
 from model_server.batching import Overloaded
+from model_server.drift import DriftCollector
 from model_server.feedback import FeedbackStore, default_sqlite_url
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.model import SentimentModel
@@ -45,6 +47,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
     telemetry = configure_telemetry(settings.applicationinsights_connection_string)
     model = build_model(settings, platform, telemetry)
+    REGISTRY.register(DriftCollector(model.drift))
     if needs_registry(model.model_uri):
         connect(platform)
     store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))

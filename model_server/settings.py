@@ -71,6 +71,15 @@ class ServerSettings(BaseSettings):
         default=False,
         description="Submit a retraining Job (Kubernetes) when the misprediction alert fires.",
     )
+    drift_window: int = Field(
+        default=2000, ge=10, description="Latest live tweets compared with the drift reference."
+    )
+    drift_min_tweets: int = Field(
+        default=200, ge=1, description="Tweets in the window before PSI is reported."
+    )
+    drift_psi_threshold: float = Field(
+        default=0.25, gt=0, description="PSI above which /v1/drift reports drifting."
+    )
     auth_required: bool = Field(
         default=False, description="Feedback needs an API key or a bearer token (chart: on)."
     )

@@ -57,6 +57,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, sentiment140_dir: Path) -> Path:
     """A TF-IDF + LR bundle trained here on a 6,000-tweet stratified slice of the shared data."""
+    from airparadis.drift import build_reference, save_reference
     from training_jobs.data import load_sources
     from training_jobs.families.tfidf_lr import TfidfLogisticRegression
     from training_jobs.split import split_data, stratified_sample
@@ -68,6 +69,11 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, sentiment140_dir: Path
     model = family.fit(split.train, split.validation, {"min_df": 1}, seed=7)
     directory = tmp_path_factory.mktemp("bundle") / "bundle"
     family.save(model, directory)
+    test_texts = split.test["text"].tolist()
+    reference = build_reference(
+        split.train["text"].tolist(), test_texts, model.predict_proba(test_texts), 0.5
+    )
+    save_reference(directory, reference)
     return directory
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
+from airparadis.drift import build_reference, save_reference
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from training_jobs.data import LoadReport, load_sources
@@ -214,6 +215,18 @@ def train(
 
             served.info.metrics = {f"test_{k}": v for k, v in by_split["test"].items()}
             write_info(bundle_dir, served.info)
+            drift = build_reference(
+                fit_frame["text"].tolist(),
+                split.test["text"].tolist(),
+                predictions["p_positive"].to_numpy(),
+                served.info.threshold,
+                settings.seed,
+            )
+            save_reference(bundle_dir, drift)
+            mlflow.log_metrics(
+                {"drift_reference.oov_share": drift.stats.oov_share,
+                 "drift_reference.positive_share": drift.stats.positive_share}
+            )  # fmt: skip
             model_uri = log_bundle(served, bundle_dir)
 
             registered = decision = None
