@@ -130,9 +130,7 @@ def build_reference(
     return DriftReference(stats=stats, vocabulary=vocabulary, threshold=threshold)
 
 
-def compare(
-    reference: DriftReference, texts: Sequence[str], proba: np.ndarray
-) -> DriftReport:
+def compare(reference: DriftReference, texts: Sequence[str], proba: np.ndarray) -> DriftReport:
     live = input_stats(texts, proba, reference.vocabulary, reference.threshold)
     return DriftReport(
         live=live,

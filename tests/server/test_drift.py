@@ -28,9 +28,7 @@ def _metric(text: str, name: str, labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def drift_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
-) -> RunningServer:
+def drift_server(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> RunningServer:
     server = start_server(
         tmp_path_factory.mktemp("drift-home"),
         str(tiny_bundle),
