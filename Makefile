@@ -47,6 +47,7 @@ typecheck: $(VENV)/.installed ## mypy --strict over the Python packages
 bench: $(VENV)/.installed ## Measure serving speed against a trivial model; writes docs/benchmarks.md
 	$(PY) -m benchmarks.run --out docs/benchmarks.md
 	$(PY) -m benchmarks.families --out docs/benchmarks.md
+	$(PY) -m benchmarks.scoring --out docs/benchmarks.md
 
 clean: ## Remove the embedded state (.airparadis) and caches
 	rm -rf .airparadis .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -119,7 +119,7 @@ def pytorch_baseline(tweets: list[str]) -> Callable[[Sequence[str]], Any]:
     return predict
 
 
-def _latest_bundles(tmp: Path) -> dict[str, tuple[Path, float | None, str]]:
+def latest_bundles(tmp: Path) -> dict[str, tuple[Path, float | None, str]]:
     """family label -> (bundle folder, train seconds, run id) from MLflow."""
     import mlflow
 
@@ -141,7 +141,7 @@ def _latest_bundles(tmp: Path) -> dict[str, tuple[Path, float | None, str]]:
     return found
 
 
-def _train_slices(
+def train_slices(
     missing: list[str], data: list[Path], tmp: Path
 ) -> dict[str, tuple[Path, float | None, str]]:
     from training_jobs.data import load_sources
@@ -172,9 +172,9 @@ def measure(data: list[Path]) -> str:
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        bundles = _latest_bundles(tmp)
+        bundles = latest_bundles(tmp)
         missing = [n for n in FAMILY_NAMES if not any(k.split(" ")[0] == n for k in bundles)]
-        bundles.update(_train_slices(missing, data, tmp))
+        bundles.update(train_slices(missing, data, tmp))
 
         lines += [
             "### Training time and in-process scoring speed (`predict_proba`, tweets/s)",
@@ -236,11 +236,11 @@ def measure(data: list[Path]) -> str:
     return "\n".join(header + lines) + "\n"
 
 
-def write_section(out: Path, section: str) -> None:
-    """Replace the "## Model families" section of `out` (or append it), keeping the rest."""
+def write_section(out: Path, section: str, title: str = SECTION) -> None:
+    """Replace the `title` section of `out` (or append it), keeping the rest."""
     text = out.read_text() if out.is_file() else "# Benchmarks\n"
-    if SECTION in text:
-        before, _, after = text.partition(SECTION)
+    if title in text:
+        before, _, after = text.partition(title)
         rest = after.split("\n## ", 1)
         text = before + (("## " + rest[1]) if len(rest) > 1 else "")
     out.write_text(text.rstrip("\n") + "\n\n" + section)
