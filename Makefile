@@ -44,7 +44,7 @@ format: $(VENV)/.installed ## Apply ruff fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over the Python packages
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.installed ## Measure serving speed against a trivial model; writes docs/benchmarks.md
+bench: system-deps $(VENV)/.installed ## Measure serving speed against a trivial model; writes docs/benchmarks.md
 	$(PY) -m benchmarks.run --out docs/benchmarks.md
 	$(PY) -m benchmarks.families --out docs/benchmarks.md
 	$(PY) -m benchmarks.scoring --out docs/benchmarks.md

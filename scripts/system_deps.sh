@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System services the tests use for real: PostgreSQL on 127.0.0.1:5432 (trust auth, database
-# `test`) and Debian's Chromium for the dashboard's browser tests. Installs what is missing.
+# `test`) and Debian's Chromium for the dashboard's browser tests; wrk for `make bench`.
+# Installs what is missing.
 set -euo pipefail
 
 have_pg() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -13,8 +14,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! command -v chromium >/dev/null; then
-  apt_install chromium
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
 
 if ! have_pg; then
