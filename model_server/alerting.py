@@ -11,8 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from model_server.feedback import FeedbackStore, window_start
-from model_server.metrics import ALERTS, MISPREDICTION_RATE
+from sqlalchemy.exc import SQLAlchemyError
+
+from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
+from model_server.metrics import ALERTS
 
 RULE = "negative_feedback"
 ALERT_EVENT = "airparadis_negative_feedback_alert"
@@ -74,15 +76,27 @@ class MispredictionRateRule:
         self.min_feedback = min_feedback
         self.on_alert = on_alert
 
+    def rate(self) -> tuple[float, int, int]:
+        """(share of wrong verdicts, wrong, total) over the window; NaN below `min_feedback`."""
+        wrong, total = self.store.verdict_counts_since(window_start(self.window_seconds))
+        return (wrong / total if total >= self.min_feedback else float("nan")), wrong, total
+
+    def scraped_rate(self) -> float:
+        """The gauge's value at scrape time, so it decays as the window moves on."""
+        try:
+            return self.rate()[0]
+        except (FeedbackUnavailable, SQLAlchemyError) as exc:
+            alert_logger.warning("misprediction rate not computed: %s", exc)
+            return float("nan")
+
     def evaluate(self, model_version: str | None) -> dict[str, Any] | None:
         since = window_start(self.window_seconds)
-        wrong, total = self.store.verdict_counts_since(since)
-        if total < self.min_feedback:
-            MISPREDICTION_RATE.set(float("nan"))
-            return None
-        rate = wrong / total
-        MISPREDICTION_RATE.set(rate)
-        if rate < self.threshold or self.store.last_alert_since(MISPREDICTION_RULE, since):
+        rate, wrong, total = self.rate()
+        if (
+            total < self.min_feedback
+            or rate < self.threshold
+            or self.store.last_alert_since(MISPREDICTION_RULE, since)
+        ):
             return None
         alert = {
             "fired_at": datetime.now(UTC),

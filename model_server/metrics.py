@@ -15,5 +15,6 @@ BATCH_SIZE = Histogram(
 PENDING = Gauge("airparadis_pending_tweets", "Tweets admitted and waiting for the model.")
 MISPREDICTION_RATE = Gauge(
     "airparadis_misprediction_rate",
-    "Share of 'wrong' verdicts among the feedback of the rolling window (NaN before enough).",
+    "Share of 'wrong' verdicts among the feedback of the rolling window (NaN before enough), "
+    "computed at scrape time.",
 )

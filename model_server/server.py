@@ -24,6 +24,7 @@ from model_server.batching import Overloaded
 from model_server.drift import DriftCollector
 from model_server.feedback import FeedbackStore, default_sqlite_url
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
+from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
@@ -60,6 +61,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         settings.misprediction_min_feedback,
         on_alert=submit_retraining_job if settings.retrain_on_alert else None,
     )
+    MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
     app.include_router(build_router(model, store, rule, misprediction, settings, telemetry))
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
     app.add_middleware(

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -204,18 +205,18 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path
 
 def test_misprediction_rate_rule(store: FeedbackStore) -> None:
     from model_server.alerting import MISPREDICTION_RULE, MispredictionRateRule
-    from model_server.metrics import MISPREDICTION_RATE
 
     ordered: list[dict[str, object]] = []
     rule = MispredictionRateRule(
         store, threshold=0.5, window_seconds=600, min_feedback=4, on_alert=ordered.append
     )
+    assert math.isnan(rule.scraped_rate())  # no verdict yet: no rate, not 0 %
     fired = []
     for verdict in ["wrong", "correct", "correct", "correct", "wrong", "wrong", "wrong", "wrong"]:
         store.add(_record(verdict))
         fired.append(rule.evaluate("3"))
     # 4 feedbacks: 25 % wrong; then 40 %, 50 % (fires), 57 %, 62 % (once per window).
     assert [a is not None for a in fired] == [False, False, False, False, False, True, False, False]
-    assert MISPREDICTION_RATE._value.get() == pytest.approx(5 / 8)
+    assert rule.scraped_rate() == pytest.approx(5 / 8)
     assert [a["rule"] for a in store.alerts()] == [MISPREDICTION_RULE]
     assert len(ordered) == 1  # the retraining hook ran once
