@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,61 @@ class Prediction:
     def confidence(self) -> float:
         """Probability of the predicted label."""
         return self.probability if self.label == "positive" else 1.0 - self.probability
+
+
+MAX_EXPLAIN_TWEETS = 32
+"""The server's limit on tweets per ``:explain`` call."""
+
+
+@dataclass(frozen=True)
+class TokenContribution:
+    """One cleaned token and how far it pushed the tweet toward positive (negative: away)."""
+
+    token: str
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What ``:explain`` said about one tweet; `unit` is ``logit`` or ``probability``."""
+
+    text: str
+    label: str
+    probability: float
+    method: str
+    unit: str
+    tokens: tuple[TokenContribution, ...]
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """One side of the drift comparison; the means are NaN on an empty window."""
+
+    count: int
+    mean_tokens: float
+    oov_share: float
+    positive_share: float
+    length_shares: tuple[float, ...]
+    proba_shares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DriftStatus:
+    """What ``/v1/drift`` said; the PSIs are NaN until the window holds `min_tweets`."""
+
+    tracked: bool
+    window: int
+    min_tweets: int
+    psi_threshold: float
+    reason: str = ""
+    enough_tweets: bool = False
+    drifting: bool = False
+    psi_probability: float = math.nan
+    psi_length: float = math.nan
+    live: InputStats | None = None
+    reference: InputStats | None = None
+    proba_edges: tuple[float, ...] = ()
+    length_edges: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +160,24 @@ class ModelServerClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise ServerUnavailable(f"unexpected prediction answer: {exc!r}") from exc
 
+    def explain(self, texts: list[str]) -> list[Explanation]:
+        """Token contributions of each tweet (at most `MAX_EXPLAIN_TWEETS`, else a 4xx)."""
+        body = self._json(
+            "POST", f"/v1/models/{self.model_name}:explain", json={"instances": texts}
+        )
+        try:
+            return [_explanation(t, e) for t, e in zip(texts, body["explanations"], strict=True)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerUnavailable(f"unexpected explain answer: {exc!r}") from exc
+
+    def drift(self) -> DriftStatus:
+        """Live inputs against the served bundle's training reference."""
+        body = self._json("GET", "/v1/drift")
+        try:
+            return parse_drift(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerUnavailable(f"unexpected drift answer: {exc!r}") from exc
+
     def feedback(
         self,
         prediction: Prediction,
@@ -154,6 +228,61 @@ class ModelServerClient:
 
     def ready(self) -> bool:
         return self.health().ready
+
+
+def parse_drift(body: dict[str, Any]) -> DriftStatus:
+    """`DriftStatus` from the JSON of ``/v1/drift``, its nulls as NaN.
+
+    Raises KeyError, TypeError or ValueError when the body is not that shape.
+    """
+    window, min_tweets = int(body["window"]), int(body["min_tweets"])
+    psi_threshold = float(body["psi_threshold"])
+    if not body["tracked"]:
+        reason = str(body.get("reason") or "")
+        return DriftStatus(False, window, min_tweets, psi_threshold, reason=reason)
+    return DriftStatus(
+        True,
+        window,
+        min_tweets,
+        psi_threshold,
+        enough_tweets=bool(body["enough_tweets"]),
+        drifting=bool(body["drifting"]),
+        psi_probability=_number(body.get("psi_probability")),
+        psi_length=_number(body.get("psi_length")),
+        live=_stats(body["live"]),
+        reference=_stats(body["reference"]),
+        proba_edges=tuple(float(e) for e in body["proba_edges"]),
+        length_edges=tuple(float(e) for e in body["length_edges"]),
+    )
+
+
+def _stats(body: dict[str, Any]) -> InputStats:
+    return InputStats(
+        count=int(body["count"]),
+        mean_tokens=_number(body.get("mean_tokens")),
+        oov_share=_number(body.get("oov_share")),
+        positive_share=_number(body.get("positive_share")),
+        length_shares=tuple(_number(v) for v in body["length_shares"]),
+        proba_shares=tuple(_number(v) for v in body["proba_shares"]),
+    )
+
+
+def _number(value: Any) -> float:
+    """JSON has no NaN: the server writes null for a value it cannot compute yet."""
+    return math.nan if value is None else float(value)
+
+
+def _explanation(text: str, body: dict[str, Any]) -> Explanation:
+    return Explanation(
+        text=text,
+        label=str(body["label"]),
+        probability=float(body["probability"]),
+        method=str(body["method"]),
+        unit=str(body["unit"]),
+        tokens=tuple(
+            TokenContribution(str(t["token"]), float(t["contribution"])) for t in body["tokens"]
+        ),
+    )
 
 
 def _version(prediction: dict[str, Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""Reading the model server's ``/metrics``: counters by label and latency percentiles.
+"""Reading the model server's ``/metrics``: counters by label, the misprediction-rate gauge
+and latency percentiles.
 
 Latency percentiles are estimated from kserve's cumulative histogram buckets the way
 Prometheus' ``histogram_quantile`` does: find the bucket holding the rank, then interpolate
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 PREDICTIONS = "airparadis_predictions"
 FEEDBACK = "airparadis_feedback"
 ALERTS = "airparadis_alerts"
+MISPREDICTION_RATE = "airparadis_misprediction_rate"
 # kserve's per-stage histograms, in the order a request goes through them.
 LATENCY_STAGES = {
     "preprocess": "request_preprocess_seconds",
@@ -41,6 +43,8 @@ class ServerMetrics:
     predictions_by_label: dict[str, float] = field(default_factory=dict)
     feedback_by_verdict: dict[str, float] = field(default_factory=dict)
     alerts_total: float = 0.0
+    # Share of 'wrong' verdicts in the server's rolling window; NaN until it holds enough.
+    misprediction_rate: float = math.nan
     latency: dict[str, Histogram] = field(default_factory=dict)
 
     def percentiles(self, quantiles: Sequence[float] = QUANTILES) -> dict[str, dict[float, float]]:
@@ -81,6 +85,8 @@ def parse_metrics(text: str, model_name: str | None = None) -> ServerMetrics:
                     )
         elif family.name == ALERTS:
             out.alerts_total = sum(s.value for s in family.samples if s.name.endswith("_total"))
+        elif family.name == MISPREDICTION_RATE:
+            out.misprediction_rate = next((s.value for s in family.samples), math.nan)
         elif family.name in stage_of:
             stage = stage_of[family.name]
             histogram = out.latency.setdefault(stage, Histogram())

@@ -1,4 +1,5 @@
-"""The ops page: feedback over time, prediction volume, latency, alerts, champion and challenger."""
+"""The ops page: feedback over time, prediction volume, latency, input drift, alerts, champion
+and challenger."""
 
 from __future__ import annotations
 
@@ -22,15 +23,19 @@ from dashboard.client import Health
 from dashboard.connection import ServerConnection
 from dashboard.ops_data import (
     ALERT_COLUMNS,
+    DRIFT_COLUMNS,
     OpsSnapshot,
     collect,
+    drift_frame,
+    drift_proba_frame,
+    drift_state,
     duration,
     feedback_bins,
     latency_frame,
     predictions_frame,
 )
 from dashboard.settings import DashboardSettings
-from dashboard.theme import GREEN, GREY, RED
+from dashboard.theme import BLUE, GREEN, GREY, RED
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,12 @@ ALERT_TITLES = {
     "window": "Window",
     "model_version": "Model version",
 }
+DRIFT_TITLES = {"signal": "Signal", "live": "Live", "reference": "Training reference"}
+DRIFT_NOTE = (
+    '<span class="ap-muted">Live: the latest tweets the server classified (since it started or '
+    "loaded this model). PSI (population stability index): below 0.1 stable, 0.1 to 0.25 a "
+    "moderate shift, above 0.25 a major one.</span>"
+)
 PLOT_OPTS: dict[str, Any] = {
     "responsive": True,
     "height": 250,
@@ -191,8 +202,11 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         """The panes, made once: a refresh only changes what they show, so nothing flickers."""
         self._kpi = {
             key: theme.html_pane("", sizing_mode="stretch_width", margin=(5, 5), css_classes=[key])
-            for key in ("kpi-predictions", "kpi-feedback", "kpi-negative", "kpi-alerts")
-        }
+            for key in (
+                "kpi-predictions", "kpi-feedback", "kpi-negative", "kpi-misprediction",
+                "kpi-alerts",
+            )
+        }  # fmt: skip
         wide: dict[str, Any] = {"sizing_mode": "stretch_width"}
         self._feedback_empty = theme.empty("")
         self._volume_plot = pn.pane.HoloViews(None, **wide)
@@ -214,6 +228,20 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             formatters={c: MS_FORMAT for c in ("p50", "p90", "p99")},
             css_classes=["ap-latency-table"], **wide,
         )  # fmt: skip
+        self._drift_empty = theme.empty("")
+        self._drift_status = theme.html_pane("", css_classes=["ap-drift-status"], **wide)
+        self._drift_table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=DRIFT_COLUMNS),
+            disabled=True, show_index=False, layout="fit_columns", titles=DRIFT_TITLES,
+            css_classes=["ap-drift-table"], **wide,
+        )  # fmt: skip
+        # Unlinked: Panel would otherwise share the x range with the feedback plots' bins.
+        self._drift_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
+        self._drift_body = pn.Row(
+            pn.Column(self._drift_table, theme.html_pane(DRIFT_NOTE, **wide), **wide),
+            self._drift_plot,
+            **wide,
+        )
         self._alerts_empty = theme.empty("No alert fired. ✓")
         self._alerts_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=ALERT_COLUMNS),
@@ -239,6 +267,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._render_feedback(snap)
         self._render_volume(snap)
         self._render_latency(snap)
+        self._render_drift(snap)
         self._render_alerts(snap)
         self._render_models(snap)
         when = snap.taken_at.strftime("%H:%M:%S UTC") if self.snapshot else "never"
@@ -266,6 +295,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             f"{snap.feedback_wrong:,} marked wrong",
             bad=not math.isnan(share) and share >= 50,
         )
+        self._kpi["kpi-misprediction"].object = _misprediction_kpi(snap)
         self._kpi["kpi-alerts"].object = _kpi_html(
             "Alerts fired", f"{alerts:,}", _rule_text(snap.alert_rule), bad=alerts > 0
         )
@@ -344,6 +374,29 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         )  # fmt: skip
         self._latency_table.value = frame
 
+    def _render_drift(self, snap: OpsSnapshot) -> None:
+        drift = snap.drift
+        state, sentence = drift_state(drift) if drift else ("", "")
+        tracked = drift is not None and drift.tracked
+        self._drift_empty.visible = drift is None
+        self._drift_status.visible = drift is not None
+        self._drift_body.visible = tracked
+        if drift is None:
+            text = snap.notes.get("drift") or "Reading the drift monitor…"
+            self._drift_empty.object = _empty_html(text)
+            return
+        self._drift_status.object = (
+            f'<div class="ap-drift-state ap-drift-{state}">{html.escape(sentence)}</div>'
+        )
+        if not tracked:
+            return
+        self._drift_table.value = drift_frame(drift)
+        self._drift_plot.object = drift_proba_frame(drift).hvplot.bar(
+            x="p_positive", y="share", by="source", xlabel="P(positive)", ylabel="% of tweets",
+            title="P(positive) distribution: live vs training", color=[BLUE, GREY],
+            legend="top_left", rot=45, **PLOT_OPTS,
+        ).opts(multi_level=False)  # fmt: skip
+
     def _render_alerts(self, snap: OpsSnapshot) -> None:
         has_alerts = not snap.alerts.empty
         self._alerts_empty.visible = not has_alerts
@@ -421,6 +474,11 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
                 ),
                 **wide,
             ),
+            _card(
+                "Input drift",
+                [self._drift_empty, self._drift_status, self._drift_body],
+                "ap-drift",
+            ),
             _card("Alerts fired", [self._alerts_empty, self._alerts_table, self._alerts_notes],
                   "ap-alerts"),
             _card("Champion and challenger (MLflow)",
@@ -441,6 +499,28 @@ def _kpi_html(title: str, value: str, detail: str, bad: bool = False) -> str:
         f'<div class="ap-kpi-value">{html.escape(value)}</div>'
         f'<div class="ap-kpi-detail">{html.escape(detail)}</div></div>'
     )
+
+
+def _misprediction_kpi(snap: OpsSnapshot) -> str:
+    """The rolling wrong share the server alerts on, with its rule; a dash until it counts."""
+    rate = snap.misprediction_rate
+    rule = snap.misprediction_rule
+    window = _seconds(rule.get("window_seconds"))
+    threshold = rule.get("threshold")
+    if math.isnan(rate):
+        if snap.metrics is not None and not snap.verdicts_since_start:
+            detail = "no verdict since the server started"
+        elif rule:
+            detail = f"needs ≥ {rule.get('min_feedback', '?')} verdicts in {window}"
+        else:
+            detail = "rule unknown"
+        return _kpi_html("Misprediction rate", "–", detail)
+    if isinstance(threshold, int | float):
+        detail = f"alerts at ≥ {100 * threshold:.0f} % over {window}"
+        bad = rate >= threshold
+    else:
+        detail, bad = "rule unknown", False
+    return _kpi_html("Misprediction rate", f"{100 * rate:.0f} %", detail, bad=bad)
 
 
 def _empty_html(text: str) -> str:

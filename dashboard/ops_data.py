@@ -11,11 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
 
-from dashboard.client import ModelServerClient, RequestRejected, ServerUnavailable
+from dashboard.client import DriftStatus, ModelServerClient, RequestRejected, ServerUnavailable
 from dashboard.metrics import LATENCY_STAGES, QUANTILES, ServerMetrics, parse_metrics
 from dashboard.registry import SHOWN_METRICS, AliasedVersion
 
@@ -32,6 +33,9 @@ BINS = (
 )
 FEEDBACK_COLUMNS = ["start", "bin", "correct", "wrong", "total", "negative_share"]
 ALERT_COLUMNS = ["fired_at", "source", "rule", "count", "threshold", "window", "model_version"]
+DRIFT_COLUMNS = ["signal", "live", "reference"]
+DRIFT_PROBA_COLUMNS = ["p_positive", "source", "share"]
+LIVE, REFERENCE = "live", "training reference"
 
 
 @dataclass
@@ -44,6 +48,8 @@ class OpsSnapshot:
     metrics: ServerMetrics | None = None
     alerts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ALERT_COLUMNS))
     alert_rule: dict[str, Any] = field(default_factory=dict)
+    misprediction_rule: dict[str, Any] = field(default_factory=dict)
+    drift: DriftStatus | None = None
     served: dict[str, Any] = field(default_factory=dict)
     models: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: dict[str, str] = field(default_factory=dict)
@@ -65,6 +71,23 @@ class OpsSnapshot:
     @property
     def predictions_total(self) -> int:
         return int(sum(self.metrics.predictions_by_label.values())) if self.metrics else 0
+
+    @property
+    def verdicts_since_start(self) -> int:
+        """Feedback stored since the server process started (its counters reset with it)."""
+        return int(sum(self.metrics.feedback_by_verdict.values())) if self.metrics else 0
+
+    @property
+    def misprediction_rate(self) -> float:
+        """The server's rolling share of 'wrong' verdicts (0 to 1); NaN when it has none.
+
+        The server sets its gauge each time a verdict arrives; before the first one since it
+        started, the gauge reads a Prometheus default of 0 that measures nothing, so it is NaN
+        here too.
+        """
+        if self.metrics is None or not self.verdicts_since_start:
+            return math.nan
+        return self.metrics.misprediction_rate
 
 
 def bin_spec(window_seconds: int) -> tuple[int, str]:
@@ -180,6 +203,65 @@ def models_frame(versions: list[AliasedVersion], served: dict[str, Any]) -> pd.D
     return pd.DataFrame(rows)
 
 
+def drift_frame(drift: DriftStatus | None) -> pd.DataFrame:
+    """The drift signals as display text: live window against the training reference."""
+    if drift is None or drift.live is None or drift.reference is None:
+        return pd.DataFrame(columns=DRIFT_COLUMNS)
+    live, ref = drift.live, drift.reference
+    stable = f"stable ≤ {drift.psi_threshold:g}"
+    rows = [
+        ["Mean tokens per tweet", _fixed(live.mean_tokens, 1), _fixed(ref.mean_tokens, 1)],
+        ["Out-of-vocabulary tokens (%)", _percent(live.oov_share), _percent(ref.oov_share)],
+        ["Predicted positive (%)", _percent(live.positive_share), _percent(ref.positive_share)],
+        ["PSI of P(positive)", _fixed(drift.psi_probability, 3), stable],
+        ["PSI of length (tokens)", _fixed(drift.psi_length, 3), stable],
+    ]
+    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
+
+
+def drift_proba_frame(drift: DriftStatus | None) -> pd.DataFrame:
+    """Share (%) of tweets per P(positive) bin, live and reference, long for a grouped bar."""
+    if drift is None or drift.live is None or drift.reference is None:
+        return pd.DataFrame(columns=DRIFT_PROBA_COLUMNS)
+    edges = drift.proba_edges
+    bins = [f"{low:.1f}–{high:.1f}" for low, high in pairwise(edges)]
+    rows = [
+        [name, source, 100.0 * share]
+        for source, stats in ((LIVE, drift.live), (REFERENCE, drift.reference))
+        for name, share in zip(bins, stats.proba_shares, strict=False)
+    ]
+    return pd.DataFrame(rows, columns=DRIFT_PROBA_COLUMNS)
+
+
+def drift_state(drift: DriftStatus) -> tuple[str, str]:
+    """(state, sentence) for the drift card: untracked, collecting, drifting or stable."""
+    if not drift.tracked:
+        return "untracked", f"Not tracked: {drift.reason or 'no drift reference'}."
+    count = drift.live.count if drift.live else 0
+    if not drift.enough_tweets:
+        return "collecting", (
+            f"Collecting: {count:,} of {drift.min_tweets:,} tweets needed before PSI is "
+            f"computed (window: the last {drift.window:,} tweets)."
+        )
+    psi = f"P(positive) {_fixed(drift.psi_probability, 3)}, length {_fixed(drift.psi_length, 3)}"
+    if drift.drifting:
+        return "drifting", (
+            f"Drifting: a PSI is above {drift.psi_threshold:g} ({psi}) "
+            f"over the last {count:,} tweets."
+        )
+    return "stable", (
+        f"Stable: both PSI ≤ {drift.psi_threshold:g} ({psi}) over the last {count:,} tweets."
+    )
+
+
+def _fixed(value: float, digits: int) -> str:
+    return "–" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _percent(share: float) -> str:
+    return "–" if math.isnan(share) else f"{100 * share:.1f}"
+
+
 def collect(
     client: ModelServerClient | None,
     window_seconds: int,
@@ -193,7 +275,7 @@ def collect(
     server_alerts: list[dict[str, Any]] = []
     if client is None:
         reason = f"model server unavailable ({unreachable or 'unreachable'})"
-        for key in ("feedback", "metrics", "alerts"):
+        for key in ("feedback", "metrics", "alerts", "drift"):
             snap.notes[key] = f"No {key}: {reason}"
     else:
         server_alerts = _read_server(client, snap)
@@ -215,7 +297,8 @@ def collect(
 
 
 def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str, Any]]:
-    """Feedback, metrics, alerts and model info into `snap`; returns the predictor's alerts."""
+    """Feedback, metrics, alerts, drift and model info into `snap`; returns the predictor's
+    alerts."""
     try:
         rows = client.recent_feedback(snap.window_seconds)
         snap.feedback = feedback_bins(rows, snap.window_seconds, snap.taken_at)
@@ -230,8 +313,14 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
         body = client.alerts()
         server_alerts = [a for a in body.get("alerts", []) if isinstance(a, dict)]
         snap.alert_rule = {k: body.get(k) for k in ("threshold", "window_seconds")}
+        rule = body.get("misprediction")
+        snap.misprediction_rule = rule if isinstance(rule, dict) else {}
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["alerts"] = f"Predictor alerts not available: {exc}"
+    try:
+        snap.drift = client.drift()
+    except (ServerUnavailable, RequestRejected) as exc:
+        snap.notes["drift"] = f"Input drift not available: {exc}"
     try:
         snap.served = client.info()
     except (ServerUnavailable, RequestRejected) as exc:

@@ -58,6 +58,16 @@ CSS = """
 .ap-warn { background: #fff8c5; border: 1px solid #d4a72c; color: #4d2d00; padding: 8px 12px;
   border-radius: 6px; margin: 6px 0; font-size: .92em; }
 .ap-served b { font-weight: 600; }
+.ap-drift-state { font-weight: 600; padding: 6px 12px; border-radius: 6px; margin: 2px 0; }
+.ap-drift-stable { background: #dafbe1; color: #116329; }
+.ap-drift-drifting { background: #ffebe9; color: #a40e26; }
+.ap-drift-collecting, .ap-drift-untracked { background: #f6f8fa; color: #57606a; }
+.ap-explain { line-height: 2; color: #1f2328; padding: 0 12px; }
+.ap-tok { padding: 2px 5px; border-radius: 4px; margin-right: 3px; white-space: nowrap;
+  border-bottom: 2px solid transparent; cursor: help; }
+.ap-tok-pos { border-bottom-color: #4ac26b; }
+.ap-tok-neg { border-bottom-color: #ff8182; }
+.ap-explain-legend { color: #57606a; font-size: .85em; padding: 0 12px; }
 """.replace("__FONT__", FONT).replace("__ACCENT__", ACCENT)
 
 CARD_STYLES = {

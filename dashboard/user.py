@@ -15,7 +15,14 @@ import panel as pn
 import param
 
 from dashboard import theme
-from dashboard.client import Prediction, RequestRejected, ServerUnavailable
+from dashboard.client import (
+    MAX_EXPLAIN_TWEETS,
+    Explanation,
+    Prediction,
+    RequestRejected,
+    ServerUnavailable,
+    TokenContribution,
+)
 from dashboard.connection import ServerConnection
 
 logger = logging.getLogger(__name__)
@@ -25,6 +32,14 @@ LABEL_STYLE = {
     "negative": ("ap-negative", "▼", "danger"),
 }
 HISTORY_COLUMNS = ["time", "tweet", "label", "confidence", "model", "feedback"]
+METHOD_LEGEND = {
+    "exact-linear": "exact logit contributions of the linear model",
+    "occlusion": "occlusion: change in P(positive) when the word is dropped",
+}
+UNIT_NAME = {"logit": "logit", "probability": "P(positive)"}
+# Background of a token at full strength; weaker tokens get a proportionally paler one.
+TOKEN_RGB = {"ap-tok-pos": "45, 164, 78", "ap-tok-neg": "207, 34, 46"}
+MAX_TOKEN_ALPHA = 0.6
 
 FeedbackSender = Callable[["PredictionCard", "str | None", "str | None"], Awaitable[None]]
 
@@ -44,6 +59,12 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
         default="none", objects=["none", "sending", "stored", "failed"], doc="Feedback progress."
     )
     feedback_note = param.String(default="", doc="Confirmation or failure of the feedback.")
+    explanation = param.ClassSelector(
+        class_=Explanation, default=None, allow_None=True, doc="Token contributions, once known."
+    )
+    explain_note = param.String(
+        default="Explaining…", doc="Shown instead of the explanation while there is none."
+    )
 
     def __init__(self, prediction: Prediction, sender: FeedbackSender, **params: Any) -> None:
         super().__init__(**params)
@@ -99,6 +120,16 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
             css_classes=["ap-gauge"],
         )
 
+    @param.depends("explanation", "explain_note")
+    def _explanation_view(self) -> pn.viewable.Viewable:
+        if self.explanation is None:
+            body = f'<div class="ap-explain-legend">{html.escape(self.explain_note)}</div>'
+        else:
+            body = explanation_html(self.explanation)
+        return theme.html_pane(
+            body, sizing_mode="stretch_width", margin=(0, 10, 4, 10), css_classes=["ap-explanation"]
+        )
+
     @param.depends("feedback_state", "feedback_note")
     def _note(self) -> pn.viewable.Viewable:
         css = {"stored": "ap-ok", "failed": "ap-err"}.get(self.feedback_state, "")
@@ -138,6 +169,7 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
         return theme.card(
             self._header(),
             self._gauge(),
+            self._explanation_view,
             pn.Row(correct, wrong, right, self._note, align="start"),
             css_class="ap-prediction",
             margin=(6, 5),
@@ -202,16 +234,23 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
     def classify(self) -> None:
         """Classify the tweets typed; every problem ends as an inline message or the banner."""
         tweets = self.validate()
-        if tweets is not None:
-            self._show(tweets, self._predict(tweets))
+        if tweets is None:
+            return
+        cards = self._show(tweets, self._predict(tweets))
+        if self._explainable(cards):
+            self._attach(cards, self._explain(tweets))
 
     @param.depends("submit", watch=True)
     async def classify_async(self) -> None:
-        """`classify` for the button: the HTTP call runs off the event loop."""
+        """`classify` for the button: the HTTP calls run off the event loop, and the cards show
+        before the explanation is asked for, so a slow explanation never delays them."""
         tweets = self.validate()
-        if tweets is not None:
-            self._say("Analyzing…", "info")
-            self._show(tweets, await asyncio.to_thread(self._predict, tweets))
+        if tweets is None:
+            return
+        self._say("Analyzing…", "info")
+        cards = self._show(tweets, await asyncio.to_thread(self._predict, tweets))
+        if self._explainable(cards):
+            self._attach(cards, await asyncio.to_thread(self._explain, tweets))
 
     def _predict(self, tweets: list[str]) -> list[Prediction] | Exception:
         try:
@@ -219,18 +258,21 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - sorted out by _show, never raised
             return exc
 
-    def _show(self, tweets: list[str], result: list[Prediction] | Exception) -> None:
+    def _show(
+        self, tweets: list[str], result: list[Prediction] | Exception
+    ) -> list[PredictionCard]:
+        """The new cards on the page; none after a failure, which becomes a message."""
         if isinstance(result, ServerUnavailable):
             self.connection.mark_down(result)
             self._say("Not analyzed: the model server is unavailable. Your text is kept.", "danger")
-            return
+            return []
         if isinstance(result, RequestRejected):
             self._say(f"The server refused these tweets: {result}", "warning")
-            return
+            return []
         if isinstance(result, Exception):
             logger.error("predict failed", exc_info=result)
             self._say(f"Something went wrong while analyzing: {result}", "danger")
-            return
+            return []
         self.connection.mark_up()
         cards = [PredictionCard(p, self._send_feedback_async) for p in result]
         for new in cards:
@@ -238,6 +280,43 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         self.cards = cards
         count = f"{len(cards)} tweets" if len(cards) > 1 else "1 tweet"
         self._say(f"Analyzed {count}.", "success")
+        return cards
+
+    @staticmethod
+    def _explainable(cards: list[PredictionCard]) -> bool:
+        """Whether to ask for explanations: one call covers at most `MAX_EXPLAIN_TWEETS`
+        tweets, and a bigger batch is not worth several (occlusion costs a model call per
+        word), so its cards say so instead."""
+        if len(cards) <= MAX_EXPLAIN_TWEETS:
+            return bool(cards)
+        for card in cards:
+            card.explain_note = (
+                f"Not explained: word highlighting is given for up to {MAX_EXPLAIN_TWEETS} "
+                "tweets analyzed at once."
+            )
+        return False
+
+    def _explain(self, tweets: list[str]) -> list[Explanation] | Exception:
+        try:
+            return self.connection.client.explain(tweets)
+        except Exception as exc:  # noqa: BLE001 - sorted out by _attach, never raised
+            return exc
+
+    @staticmethod
+    def _attach(cards: list[PredictionCard], result: list[Explanation] | Exception) -> None:
+        """Each card gets its explanation, or a note: the prediction stays either way.
+
+        A failed explanation does not raise the banner: predictions worked, and the periodic
+        health check tells whether the server itself is down.
+        """
+        if isinstance(result, Exception):
+            if not isinstance(result, ServerUnavailable | RequestRejected):
+                logger.error("explain failed", exc_info=result)
+            for card in cards:
+                card.explain_note = f"No word highlighting: {result}"
+            return
+        for card, explanation in zip(cards, result, strict=True):
+            card.explanation = explanation
 
     @param.depends("clear", watch=True)
     def reset(self) -> None:
@@ -439,6 +518,37 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
             sizing_mode="stretch_width",
             css_classes=["ap-page"],
         )
+
+
+def explanation_html(explanation: Explanation) -> str:
+    """The tweet's words as the model read them, each on a green (toward positive) or red
+    (toward negative) background whose strength is its share of the tweet's largest push."""
+    peak = max((abs(t.contribution) for t in explanation.tokens), default=0.0)
+    unit = UNIT_NAME.get(explanation.unit, explanation.unit)
+    words = " ".join(_token_html(t, peak, unit) for t in explanation.tokens)
+    method = METHOD_LEGEND.get(explanation.method, explanation.method)
+    legend = (
+        f"Green pushes toward positive, red toward negative, deeper is stronger — {method}. "
+        "Words as the model reads them: lowercased; links, @users and emoticons become "
+        "xxurl, xxuser, xxsmile / xxsad."
+    )
+    if not explanation.tokens:
+        words = '<span class="ap-muted">No word to highlight in this tweet.</span>'
+    return (
+        f'<div class="ap-explain">{words}</div>'
+        f'<div class="ap-explain-legend">{html.escape(legend)}</div>'
+    )
+
+
+def _token_html(token: TokenContribution, peak: float, unit: str) -> str:
+    value = token.contribution
+    css = "ap-tok-pos" if value > 0 else "ap-tok-neg" if value < 0 else "ap-tok-zero"
+    style = ""
+    if css in TOKEN_RGB and peak > 0:
+        alpha = MAX_TOKEN_ALPHA * abs(value) / peak
+        style = f' style="background: rgba({TOKEN_RGB[css]}, {alpha:.3f})"'
+    title = html.escape(f"{token.token}: {value:+.3f} {unit}")
+    return f'<span class="ap-tok {css}"{style} title="{title}">{html.escape(token.token)}</span>'
 
 
 def _clock(value: Any) -> str:

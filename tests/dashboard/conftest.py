@@ -1,7 +1,9 @@
-"""Fixtures of the dashboard suite: settings aimed at a server, a small MLflow registry."""
+"""Fixtures of the dashboard suite: settings aimed at a server, servers with their own rules
+or without a drift reference, a small MLflow registry."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,5 +70,40 @@ def alerting_server(
         AIRPARADIS_SERVER_ALERT_THRESHOLD="2",
         AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS="600",
     )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rules_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
+    """A server of its own with small windows: the misprediction rate counts from 4 verdicts
+    (alerting at 50 %), and drift is judged on the last 10 tweets."""
+    server = start_server(
+        tmp_path_factory.mktemp("rules-home"),
+        str(tiny_bundle),
+        AIRPARADIS_SERVER_ALERT_THRESHOLD="100",
+        AIRPARADIS_SERVER_MISPREDICTION_MIN_FEEDBACK="4",
+        AIRPARADIS_SERVER_MISPREDICTION_THRESHOLD="0.5",
+        AIRPARADIS_SERVER_DRIFT_WINDOW="10",
+        AIRPARADIS_SERVER_DRIFT_MIN_TWEETS="10",
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def unreferenced_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
+    """The tiny bundle without its drift reference, as bundles trained before drift were."""
+    from airparadis.drift import REFERENCE_FILE, VOCABULARY_FILE
+
+    bundle = tmp_path_factory.mktemp("unreferenced") / "bundle"
+    shutil.copytree(
+        tiny_bundle, bundle, ignore=shutil.ignore_patterns(REFERENCE_FILE, VOCABULARY_FILE)
+    )
+    server = start_server(tmp_path_factory.mktemp("unreferenced-home"), str(bundle))
     yield server
     server.stop()

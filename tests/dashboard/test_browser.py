@@ -149,7 +149,7 @@ def open_ops(page: Any, url: str) -> None:
 
 def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: str) -> None:
     expect = sync_api.expect
-    context = browser.new_context(viewport={"width": 1280, "height": 1060})
+    context = browser.new_context(viewport={"width": 1280, "height": 1160})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -176,6 +176,15 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
     expect(cards.nth(0)).to_contain_text(re.compile(r"\d+% confident"))
     expect(cards.nth(0)).to_contain_text("model version")
 
+    # Each card highlights the words that drove it, green toward positive, red toward negative.
+    love = cards.nth(0).locator("span.ap-tok-pos", has_text=re.compile(r"^love$"))
+    expect(love).to_have_count(1, timeout=20_000)
+    expect(love).to_have_attribute("title", re.compile(r"^love: \+\d+\.\d{3} logit$"))
+    expect(cards.nth(0).locator(".ap-explanation")).to_contain_text(
+        "exact logit contributions of the linear model"
+    )
+    expect(cards.nth(1).locator("span.ap-tok-neg").first).to_be_visible()
+
     cards.nth(0).locator(".ap-fb-correct button").click()
     expect(cards.nth(0).locator(".ap-feedback-note")).to_contain_text(
         "Feedback stored", timeout=20_000
@@ -185,12 +194,26 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
     user_png = screenshot(page, "dashboard-user")
 
     # Ops view again: the feedback is counted.
-    page.set_viewport_size({"width": 1280, "height": 1470})
+    page.set_viewport_size({"width": 1280, "height": 1860})
     open_ops(page, dashboard_url)
     expect(page.locator(".kpi-feedback .ap-kpi-value")).to_have_text(
         f"{before + 1:,}", timeout=20_000
     )
     expect(page.locator(".ap-models")).to_contain_text("challenger")
+    # The misprediction rate of the server's rule: a dash until 20 verdicts within its hour.
+    kpi = page.locator(".kpi-misprediction")
+    expect(kpi).to_contain_text("Misprediction rate")
+    expect(kpi.locator(".ap-kpi-value")).to_have_text(re.compile(r"^(–|\d+ %)$"))
+    expect(kpi.locator(".ap-kpi-detail")).to_contain_text(
+        re.compile(r"needs ≥ 20 verdicts in 1 h|alerts at ≥ 30 % over 1 h")
+    )
+    # Input drift: this server's bundle has a reference; the tests send it few tweets.
+    drift = page.locator(".ap-drift")
+    expect(drift.locator(".ap-drift-status")).to_contain_text(
+        re.compile(r"Collecting: [\d,]+ of 200 tweets|Stable|Drifting")
+    )
+    expect(drift.locator(".ap-drift-table")).to_contain_text("Training reference")
+    expect(drift.locator(".ap-drift-table")).to_contain_text("Out-of-vocabulary tokens (%)")
     time.sleep(1.0)  # let the plots draw
     path = screenshot(page, "dashboard-ops")
     context.close()  # ends the session and its periodic refresh

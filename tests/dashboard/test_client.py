@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import httpx
 import pytest
 
-from dashboard.client import ModelServerClient, Prediction, RequestRejected, ServerUnavailable
+from dashboard.client import (
+    DriftStatus,
+    Explanation,
+    ModelServerClient,
+    Prediction,
+    RequestRejected,
+    ServerUnavailable,
+    TokenContribution,
+    parse_drift,
+)
 from tests.dashboard.conftest import settings_for
 
 ISVC = "https://air-paradis-sentiment.models.example.com"
@@ -68,3 +80,69 @@ def test_health_tells_unreachable_from_not_ready() -> None:
     assert client_with(lambda r: httpx.Response(200, json={"ready": True})).ready()
     refused = client_with(lambda r: httpx.Response(401, json={"error": "no token"})).health()
     assert refused.reachable and refused.refused and not refused.ready
+
+
+def test_explain_posts_the_tweets_and_types_the_answer() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        token = {"token": "xxsad", "contribution": -0.25}
+        body = {
+            "label": "negative",
+            "probability": 0.2,
+            "method": "occlusion",
+            "unit": "probability",
+            "tokens": [token],
+        }
+        return httpx.Response(200, json={"explanations": [body]})
+
+    [explanation] = client_with(handler).explain([":("])
+    assert seen[0].url == f"{ISVC}/v1/models/air-paradis-sentiment:explain"
+    assert json.loads(seen[0].content) == {"instances": [":("]}
+    assert explanation == Explanation(
+        ":(", "negative", 0.2, "occlusion", "probability", (TokenContribution("xxsad", -0.25),)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "match"),
+    [
+        (400, {"error": "explain takes at most 32 tweets"}, RequestRejected, "at most 32"),
+        (404, {"detail": "Not Found"}, RequestRejected, "Not Found"),
+        (200, {"explanations": [{"label": "positive"}]}, ServerUnavailable, "explain answer"),
+        (200, {"explanations": []}, ServerUnavailable, "explain answer"),  # one per tweet
+    ],
+)
+def test_explain_errors_are_typed(
+    status: int, body: object, error: type[Exception], match: str
+) -> None:
+    client = client_with(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(error, match=match):
+        client.explain(["x"])
+
+
+def test_drift_nulls_become_nan_and_an_untracked_bundle_keeps_its_reason() -> None:
+    # What the server answers before any tweet: no PSI and no live means (JSON has no NaN).
+    empty = {"count": 0, "mean_tokens": None, "oov_share": None, "positive_share": None,
+             "length_shares": [0.0] * 10, "proba_shares": [0.0] * 10}  # fmt: skip
+    body = {
+        "tracked": True, "window": 2000, "min_tweets": 200, "psi_threshold": 0.25,
+        "enough_tweets": False, "drifting": False, "psi_probability": None, "psi_length": None,
+        "live": empty, "reference": {**empty, "count": 600, "mean_tokens": 13.2},
+        "proba_edges": [i / 10 for i in range(11)], "length_edges": [0, 3, 6],
+    }  # fmt: skip
+    drift = client_with(lambda request: httpx.Response(200, json=body)).drift()
+    assert drift.tracked and not drift.enough_tweets and not drift.drifting
+    assert math.isnan(drift.psi_probability) and math.isnan(drift.psi_length)
+    assert drift.live is not None and math.isnan(drift.live.mean_tokens)
+    assert drift.reference is not None and drift.reference.mean_tokens == 13.2
+    assert drift.length_edges == (0.0, 3.0, 6.0) and len(drift.proba_edges) == 11
+
+    untracked = parse_drift(
+        {"tracked": False, "reason": "no reference", "window": 10, "min_tweets": 5,
+         "psi_threshold": 0.2}
+    )  # fmt: skip
+    assert untracked == DriftStatus(False, 10, 5, 0.2, reason="no reference")
+    with pytest.raises(ServerUnavailable, match="drift answer"):
+        client_with(lambda request: httpx.Response(200, json={"tracked": True})).drift()

@@ -50,6 +50,8 @@ def test_parse_keeps_one_model_and_sums_counters() -> None:
             'airparadis_feedback_total{verdict="wrong"} 2.0',
             "# TYPE airparadis_alerts_total counter",
             "airparadis_alerts_total 1.0",
+            "# TYPE airparadis_misprediction_rate gauge",
+            "airparadis_misprediction_rate 0.35",
             "",
         ]
     )
@@ -57,6 +59,7 @@ def test_parse_keeps_one_model_and_sums_counters() -> None:
     assert metrics.predictions_by_label == {"positive": 3.0, "negative": 1.0}
     assert metrics.feedback_by_verdict == {"wrong": 2.0}
     assert metrics.alerts_total == 1.0
+    assert metrics.misprediction_rate == pytest.approx(0.35)
     assert metrics.latency["predict"].buckets == [(0.01, 2.0), (INF, 4.0)]
     assert metrics.latency["predict"].count == 4.0
     assert metrics.percentiles()["predict"][0.5] == pytest.approx(0.01)
@@ -71,3 +74,21 @@ def test_parse_the_real_server_output(model_server: RunningServer) -> None:
     assert predict.count >= 1 and math.isinf(predict.buckets[-1][0])
     p = metrics.percentiles()["predict"]
     assert 0 < p[0.5] <= p[0.9] <= p[0.99]
+
+
+def test_misprediction_rate_is_nan_when_absent_or_not_yet_counted() -> None:
+    assert math.isnan(parse_metrics("").misprediction_rate)  # an older server: no gauge
+    text = "# TYPE airparadis_misprediction_rate gauge\nairparadis_misprediction_rate NaN\n"
+    assert math.isnan(parse_metrics(text).misprediction_rate)
+
+
+def test_misprediction_rate_of_the_real_server(rules_server: RunningServer) -> None:
+    def verdict(verdict: str) -> float:
+        body = {"tweet": "late again", "predicted_label": "positive", "verdict": verdict}
+        assert httpx.post(f"{rules_server.url}/v1/feedback", json=body).status_code == 201
+        text = httpx.get(f"{rules_server.url}/metrics").text
+        return parse_metrics(text, MODEL_NAME).misprediction_rate
+
+    # That server's rule counts from 4 verdicts in its window.
+    assert all(math.isnan(verdict(v)) for v in ("wrong", "correct", "wrong"))
+    assert verdict("wrong") == pytest.approx(0.75)

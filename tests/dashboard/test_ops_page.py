@@ -11,10 +11,10 @@ import panel as pn
 import pytest
 
 from airparadis.settings import PlatformSettings
-from dashboard.client import ModelServerClient, Prediction
+from dashboard.client import ModelServerClient, Prediction, parse_drift
 from dashboard.connection import ServerConnection
 from dashboard.ops import OpsPage
-from dashboard.ops_data import feedback_bins
+from dashboard.ops_data import drift_frame, drift_proba_frame, drift_state, feedback_bins
 from dashboard.registry import read_aliases
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import (
@@ -58,6 +58,7 @@ def test_refresh_counts_feedback_predictions_and_latency(
     assert 0 < snap.negative_share < 100
     assert snap.predictions_total >= before.predictions_total + 2
     assert snap.alert_rule == {"threshold": 3, "window_seconds": 300}
+    assert snap.misprediction_rule == {"threshold": 0.3, "window_seconds": 3600, "min_feedback": 20}
     latency = snap.metrics.percentiles()["predict"] if snap.metrics else {}
     assert latency[0.5] <= latency[0.9] <= latency[0.99]
     assert snap.served["family"] == "tfidf_lr"
@@ -89,8 +90,9 @@ def test_dead_server_gives_notes_and_banner_then_recovers(model_server: RunningS
     page = make_page(dead_url())
     snap = page.refresh()  # never raises
     assert snap is not None
-    assert {"feedback", "metrics", "alerts"} <= set(snap.notes)
-    assert snap.feedback_total == 0 and snap.metrics is None
+    assert {"feedback", "metrics", "alerts", "drift"} <= set(snap.notes)
+    assert snap.feedback_total == 0 and snap.metrics is None and snap.drift is None
+    assert math.isnan(snap.misprediction_rate)
     assert page.connection.status == "down" and page.connection.banner
     pn.panel(page).get_root()  # the page still renders, with the notes
 
@@ -112,6 +114,104 @@ def test_alerts_fired_by_the_predictor_are_listed(alerting_server: RunningServer
     assert alerts.loc[0, "window"] == "10 min"
     assert snap.metrics is not None and snap.metrics.alerts_total == 1
     pn.panel(page).get_root()
+
+
+def test_input_drift_compares_live_tweets_with_the_training_reference(
+    model_server: RunningServer,
+) -> None:
+    page = make_page(model_server.url)
+    before = page.refresh()
+    assert before is not None and before.drift is not None and before.drift.live is not None
+    ModelServerClient(settings_for(model_server.url)).predict(["great flight", "lost bag", "ok"])
+    snap = page.refresh()
+
+    assert snap is not None and "drift" not in snap.notes
+    drift = snap.drift
+    assert drift is not None and drift.tracked and drift.live and drift.reference
+    assert drift.live.count == min(before.drift.live.count + 3, drift.window)
+    assert drift.reference.count > 0 and drift.min_tweets == 200 and drift.psi_threshold == 0.25
+    table = drift_frame(drift).set_index("signal")
+    assert table.loc["Mean tokens per tweet", "reference"] == f"{drift.reference.mean_tokens:.1f}"
+    assert table.loc["Predicted positive (%)", "live"] == f"{100 * drift.live.positive_share:.1f}"
+    assert table.loc["PSI of P(positive)", "reference"] == "stable ≤ 0.25"
+    shares = drift_proba_frame(drift).groupby("source")["share"].sum()
+    assert shares.to_dict() == pytest.approx({"live": 100.0, "training reference": 100.0})
+    state, sentence = drift_state(drift)
+    if not drift.enough_tweets:  # the whole suite sends fewer than 200 tweets to this server
+        assert state == "collecting"
+        assert f"{drift.live.count:,} of 200 tweets" in sentence
+        assert table.loc["PSI of length (tokens)", "live"] == "–"
+    pn.panel(page).get_root()
+    assert sentence in page._drift_status.object
+    assert page._drift_table.value.equals(drift_frame(drift))
+
+
+def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
+    rules_server: RunningServer,
+) -> None:
+    # That server judges drift on the last 10 tweets and the wrong share from 4 verdicts.
+    page = make_page(rules_server.url)
+    snap = page.refresh()
+    assert snap is not None and snap.drift is not None
+    assert drift_state(snap.drift)[0] == "collecting"
+    assert math.isnan(snap.misprediction_rate)
+    assert "no verdict since the server started" in page._kpi["kpi-misprediction"].object
+
+    client = ModelServerClient(settings_for(rules_server.url))
+    [prediction] = client.predict(["ok"])
+    client.predict(["ok"] * 9)  # ten one-word tweets: far shorter than the training tweets
+    for verdict in ("wrong", "correct", "wrong"):
+        client.feedback(prediction, verdict=verdict)
+    snap = page.refresh()
+    assert snap is not None and snap.drift is not None
+    state, sentence = drift_state(snap.drift)
+    assert state == "drifting" and "a PSI is above 0.25" in sentence
+    assert snap.drift.psi_length > 0.25
+    assert drift_frame(snap.drift).set_index("signal").loc["Mean tokens per tweet", "live"] == "1.0"
+    assert math.isnan(snap.misprediction_rate)  # 3 verdicts, the rule needs 4
+    kpi = page._kpi["kpi-misprediction"].object
+    assert "needs ≥ 4 verdicts in 1 h" in kpi and "bad" not in kpi
+
+    client.feedback(prediction, verdict="wrong")
+    snap = page.refresh()
+    assert snap is not None
+    assert snap.misprediction_rate == pytest.approx(0.75)
+    kpi = page._kpi["kpi-misprediction"].object
+    assert "ap-kpi bad" in kpi and "75 %" in kpi and "alerts at ≥ 50 % over 1 h" in kpi
+    fired = snap.alerts.set_index("rule")
+    assert fired.loc["misprediction_rate", "count"] == 3
+    assert fired.loc["misprediction_rate", "threshold"] == 50  # percent, for this rule
+    pn.panel(page).get_root()
+
+
+def test_a_bundle_without_a_drift_reference_is_not_tracked(
+    unreferenced_server: RunningServer,
+) -> None:
+    page = make_page(unreferenced_server.url)
+    snap = page.refresh()
+    assert snap is not None and "drift" not in snap.notes
+    assert snap.drift is not None and not snap.drift.tracked
+    state, sentence = drift_state(snap.drift)
+    assert state == "untracked" and "has no drift reference" in sentence
+    assert drift_frame(snap.drift).empty and drift_proba_frame(snap.drift).empty
+    pn.panel(page).get_root()
+    assert not page._drift_body.visible and "ap-drift-untracked" in page._drift_status.object
+
+
+def test_a_stable_window_says_so() -> None:
+    stats = {"count": 500, "mean_tokens": 12.0, "oov_share": 0.1, "positive_share": 0.5,
+             "length_shares": [0.1] * 10, "proba_shares": [0.1] * 10}  # fmt: skip
+    drift = parse_drift(
+        {"tracked": True, "window": 2000, "min_tweets": 200, "psi_threshold": 0.25,
+         "enough_tweets": True, "drifting": False, "psi_probability": 0.031, "psi_length": 0.0,
+         "live": stats, "reference": stats, "proba_edges": [i / 10 for i in range(11)],
+         "length_edges": [0, 3]}
+    )  # fmt: skip
+    assert drift_state(drift) == (
+        "stable",
+        "Stable: both PSI ≤ 0.25 (P(positive) 0.031, length 0.000) over the last 500 tweets.",
+    )
+    assert drift_frame(drift).set_index("signal").loc["PSI of P(positive)", "live"] == "0.031"
 
 
 def test_changing_the_window_refreshes(model_server: RunningServer) -> None:

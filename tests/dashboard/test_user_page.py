@@ -6,9 +6,9 @@ import httpx
 import panel as pn
 import pytest
 
-from dashboard.client import ModelServerClient
+from dashboard.client import Explanation, ModelServerClient, TokenContribution
 from dashboard.connection import ServerConnection
-from dashboard.user import UserPage
+from dashboard.user import UserPage, explanation_html
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import dead_url, settings_for
 
@@ -16,9 +16,24 @@ HAPPY = "I love this airline, great crew and a smooth flight!"
 ANGRY = "worst delay ever, my bag is lost and nobody helps"
 
 
-def make_page(url: str, **settings: object) -> UserPage:
+def make_page(
+    url: str, transport: httpx.BaseTransport | None = None, **settings: object
+) -> UserPage:
     s = settings_for(url, **settings)
-    return UserPage(ServerConnection(s), s.max_tweet_chars, s.max_tweets)
+    return UserPage(ServerConnection(s, transport=transport), s.max_tweet_chars, s.max_tweets)
+
+
+class BrokenExplainer(httpx.BaseTransport):
+    """The real server, except that ``:explain`` answers `status` (a broken or older server)."""
+
+    def __init__(self, status: int, body: dict[str, object]) -> None:
+        self.status, self.body = status, body
+        self.real = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(":explain"):
+            return httpx.Response(self.status, json=self.body)
+        return self.real.handle_request(request)
 
 
 def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: RunningServer) -> None:
@@ -37,6 +52,72 @@ def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: Runn
     assert list(history["tweet"]) == [ANGRY, HAPPY]  # newest first
     assert list(history["feedback"]) == ["—", "—"]
     assert list(history["model"]) == ["local", "local"]  # a bundle path has no registry version
+
+
+def test_each_prediction_comes_with_its_words_highlighted(model_server: RunningServer) -> None:
+    page = make_page(model_server.url)
+    page.text = f"{HAPPY}\n{ANGRY}"
+    page.param.trigger("submit")
+
+    happy, angry = (card.explanation for card in page.cards)
+    assert happy is not None and angry is not None
+    assert happy.text == HAPPY and happy.label == "positive"
+    assert happy.method == "exact-linear" and happy.unit == "logit"  # TF-IDF + LR: exact
+    contribution = {t.token: t.contribution for t in happy.tokens}
+    assert contribution["love"] > 0 and contribution["great"] > 0
+    assert sum(t.contribution for t in angry.tokens) < 0
+    shown = explanation_html(happy)
+    assert '<span class="ap-tok ap-tok-pos"' in shown
+    assert 'title="love: +' in shown and ">love</span>" in shown
+    assert "exact logit contributions of the linear model" in shown
+    pn.panel(page).get_root()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (500, {"error": "explainer crashed"}, "explainer crashed"),
+        (404, {"detail": "Not Found"}, "Not Found"),  # a server from before :explain
+    ],
+)
+def test_a_failed_explanation_keeps_the_prediction(
+    model_server: RunningServer, status: int, body: dict[str, object], reason: str
+) -> None:
+    page = make_page(model_server.url, transport=BrokenExplainer(status, body))
+    page.text = HAPPY
+    page.param.trigger("submit")
+
+    [card] = page.cards
+    assert card.prediction.label == "positive" and page.message_kind == "success"
+    assert card.explanation is None
+    assert card.explain_note.startswith("No word highlighting") and reason in card.explain_note
+    assert page.connection.banner == ""  # predictions work: no "server unavailable" banner
+    pn.panel(page).get_root()
+
+
+def test_a_batch_over_the_explain_limit_is_classified_without_highlighting(
+    model_server: RunningServer,
+) -> None:
+    page = make_page(model_server.url, max_tweets=40)
+    page.text = "\n".join(f"flight {i} was fine" for i in range(33))
+    page.classify()
+    assert len(page.cards) == 33
+    assert all(card.explanation is None for card in page.cards)
+    assert "up to 32 tweets" in page.cards[0].explain_note
+
+
+def test_highlighting_escapes_text_and_scales_with_the_largest_push() -> None:
+    explanation = Explanation(
+        "x", "negative", 0.3, "occlusion", "probability",
+        (TokenContribution("<b>&", -0.2), TokenContribution("fine", 0.1),
+         TokenContribution("the", 0.0)),
+    )  # fmt: skip
+    shown = explanation_html(explanation)
+    assert "<b>" not in shown and "&lt;b&gt;&amp;" in shown
+    assert 'class="ap-tok ap-tok-neg" style="background: rgba(207, 34, 46, 0.600)"' in shown
+    assert 'class="ap-tok ap-tok-pos" style="background: rgba(45, 164, 78, 0.300)"' in shown
+    assert '<span class="ap-tok ap-tok-zero" title="the: +0.000 P(positive)">' in shown
+    assert "occlusion: change in P(positive) when the word is dropped" in shown
 
 
 def test_feedback_is_confirmed_stored_once_and_shown_in_history(
