@@ -95,7 +95,7 @@ def clean_tweet(text: str) -> str:
     text = text.lower()
     if "\u2019" in text or "`" in text:
         text = text.replace("\u2019", "'").replace("`", "'")
-    if "t" in text:
+    if "nt" in text or "n't" in text:  # every contraction the pattern expands has one
         text = _CONTRACTION.sub(_expand_contraction, text)
     text = _REPEATED.sub(r"\1\1", text)
     return " ".join(_TOKEN.findall(text))

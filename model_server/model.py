@@ -250,7 +250,11 @@ class SentimentModel(Model):  # type: ignore[misc]
             raise RuntimeError("model is not loaded")
         proba = loaded.classifier.predict_proba(texts)
         self.drift.record(texts, proba)
-        positives = int(np.count_nonzero(proba >= loaded.classifier.info.threshold))
+        threshold = loaded.classifier.info.threshold
+        if len(texts) == 1:
+            (_POSITIVE_COUNT if proba[0] >= threshold else _NEGATIVE_COUNT).inc()
+            return proba
+        positives = int(np.count_nonzero(proba >= threshold))
         if positives:
             _POSITIVE_COUNT.inc(positives)
         if positives < len(texts):
@@ -301,7 +305,8 @@ class SentimentModel(Model):  # type: ignore[misc]
         proba = await self._run_model(texts, loaded)
         latency = time.perf_counter() - started
         threshold = loaded.classifier.info.threshold
-        labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]
+        values: list[float] = proba.tolist()  # Python floats: cheaper to compare and encode
+        labels = [LABELS[1] if p >= threshold else LABELS[0] for p in values]
         version = loaded.ref.version if loaded.ref else None
         if self.telemetry.enabled:
             self.telemetry.predictions(labels, proba, latency, version, headers)
@@ -313,17 +318,14 @@ class SentimentModel(Model):  # type: ignore[misc]
                 infer_outputs=[
                     InferOutput(name="label", shape=[len(labels)], datatype="BYTES", data=labels),
                     InferOutput(
-                        name="probability",
-                        shape=[len(labels)],
-                        datatype="FP64",
-                        data=proba.tolist(),
+                        name="probability", shape=[len(labels)], datatype="FP64", data=values
                     ),
                 ],
             )
         return {
             "predictions": [
                 {"label": label, "probability": p, "model_version": version}
-                for label, p in zip(labels, proba.tolist(), strict=True)
+                for label, p in zip(labels, values, strict=True)
             ]
         }
 

@@ -211,6 +211,8 @@ class SklearnClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.scorer is not None:
             score = self.scorer.score
+            if len(texts) == 1:  # the single-tweet request, where every microsecond shows
+                return np.array([score(clean_tweet(texts[0]))], dtype=np.float64)
             return np.fromiter(
                 (score(clean_tweet(t)) for t in texts), dtype=np.float64, count=len(texts)
             )
