@@ -2,8 +2,9 @@
 
 kserve's Python server has none, and runs a synchronous `predict` on the event loop. Here a
 single worker takes whatever is queued when the model is free (up to `max_batch_size`
-tweets, waiting at most `max_wait_s` for more), so batches grow with load and add no delay
-when idle. Work waiting is bounded: past `max_pending` tweets, `Overloaded` is raised at once.
+tweets), so batches grow with load. It waits up to `max_wait_s` for more only while requests
+are coming in together (its last batch held more than one), so an idle server adds no delay.
+Work waiting is bounded: past `max_pending` tweets, `Overloaded` is raised at once.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class MicroBatcher:
         self.max_pending = max_pending
         self.pending = 0
         self._queue: asyncio.Queue[_Job] | None = None
+        self._last_jobs = 1
         self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, texts: list[str]) -> np.ndarray:
@@ -71,7 +73,8 @@ class MicroBatcher:
     async def _collect(self, queue: asyncio.Queue[_Job]) -> list[_Job]:
         jobs = [await queue.get()]
         size = len(jobs[0].texts)
-        deadline = asyncio.get_running_loop().time() + self.max_wait_s
+        wait_s = self.max_wait_s if self._last_jobs > 1 else 0.0
+        deadline = asyncio.get_running_loop().time() + wait_s
         while size < self.max_batch_size:
             if queue.empty():
                 remaining = deadline - asyncio.get_running_loop().time()
@@ -85,6 +88,7 @@ class MicroBatcher:
                 job = queue.get_nowait()
             jobs.append(job)
             size += len(job.texts)
+        self._last_jobs = len(jobs)
         return jobs
 
     async def _run(self) -> None:
