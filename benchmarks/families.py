@@ -16,7 +16,6 @@ The section "## Model families" of the output file is replaced (appended when ab
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks import bench_parser
 
 SECTION = "## Model families"
 BATCHES = (1, 32, 1000)
@@ -247,12 +248,7 @@ def write_section(out: Path, section: str, title: str = SECTION) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
-    parser.add_argument(
-        "--data", type=Path, nargs="+",
-        default=[Path(os.environ.get("AIRPARADIS_TRAIN_DATA", "../shared/data/sentiment140"))],
-    )  # fmt: skip
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=BUDGET_S, help="Per measured point.")
     args = parser.parse_args()
     globals()["BUDGET_S"] = args.seconds

@@ -7,7 +7,6 @@ of the rounds is reported. Then `benchmarks.families` adds in-process figures pe
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import bench_parser
 from benchmarks.load import LoadResult, batch_throughput, wrk_post
 
 MODEL_NAME = "air-paradis-sentiment"
@@ -128,12 +128,7 @@ def _median(results: list[LoadResult]) -> LoadResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
-    parser.add_argument(
-        "--data", type=Path, nargs="+",
-        default=[Path(os.environ.get("AIRPARADIS_TRAIN_DATA", "../shared/data/sentiment140"))],
-    )  # fmt: skip
+    parser = bench_parser(__doc__)
     parser.add_argument("--families", nargs="+", default=["tfidf_lr", "rnn", "transformer"])
     args = parser.parse_args()
     serve = [sys.executable, "-m", "airparadis", "serve", "--model-uri"]

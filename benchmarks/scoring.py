@@ -12,7 +12,6 @@ a slice. The section "## Batch scoring" of the output file is replaced (appended
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks import bench_parser
 from benchmarks.families import latest_bundles, train_slices, write_section
 
 SECTION = "## Batch scoring"
@@ -131,12 +131,7 @@ def _source(source: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
-    parser.add_argument(
-        "--data", type=Path, nargs="+",
-        default=[Path(os.environ.get("AIRPARADIS_TRAIN_DATA", "../shared/data/sentiment140"))],
-    )  # fmt: skip
+    parser = bench_parser(__doc__)
     args = parser.parse_args()
     started = time.perf_counter()
     section = measure(args.data)

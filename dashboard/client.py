@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from airparadis.drift import InputStats
 from dashboard.settings import DashboardSettings
 
 
@@ -54,18 +55,6 @@ class Explanation:
     method: str
     unit: str
     tokens: tuple[TokenContribution, ...]
-
-
-@dataclass(frozen=True)
-class InputStats:
-    """One side of the drift comparison; the means are NaN on an empty window."""
-
-    count: int
-    mean_tokens: float
-    oov_share: float
-    positive_share: float
-    length_shares: tuple[float, ...]
-    proba_shares: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -262,8 +251,8 @@ def _stats(body: dict[str, Any]) -> InputStats:
         mean_tokens=_number(body.get("mean_tokens")),
         oov_share=_number(body.get("oov_share")),
         positive_share=_number(body.get("positive_share")),
-        length_shares=tuple(_number(v) for v in body["length_shares"]),
-        proba_shares=tuple(_number(v) for v in body["proba_shares"]),
+        length_shares=[_number(v) for v in body["length_shares"]],
+        proba_shares=[_number(v) for v in body["proba_shares"]],
     )
 
 
