@@ -1,3 +1,3 @@
-from airparadis.cli import app
+from airparadis.cli import main
 
-app(prog_name="airparadis")
+main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import typer
+from pydantic import ValidationError
 
 from airparadis.up import up
 from dashboard.cli import dashboard
@@ -36,3 +37,16 @@ def _configure(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main() -> None:
+    """The console script: a settings object refusing its environment is a usage error."""
+    try:
+        app(prog_name="airparadis")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or exc.title}: {error['msg']}"
+            for error in exc.errors()
+        )
+        typer.secho(f"error: invalid {exc.title} configuration: {problems}", fg="red", err=True)
+        raise SystemExit(2) from exc

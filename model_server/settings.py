@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -107,3 +107,12 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _drift_window_holds_enough(self) -> ServerSettings:
+        if self.drift_min_tweets > self.drift_window:
+            raise ValueError(
+                f"drift_min_tweets ({self.drift_min_tweets}) exceeds drift_window "
+                f"({self.drift_window}): PSI would never be reported"
+            )
+        return self

@@ -85,3 +85,13 @@ def test_drift_rises_under_shifted_input(
         shifted["live"]["oov_share"]
     )
     assert _metric(metrics, "airparadis_drift_window_tweets", "") == WINDOW
+
+
+def test_server_settings_refuse_a_window_smaller_than_its_minimum() -> None:
+    from pydantic import ValidationError
+
+    from model_server.settings import ServerSettings
+
+    with pytest.raises(ValidationError, match="PSI would never be reported"):
+        ServerSettings(drift_window=100, drift_min_tweets=200)
+    assert ServerSettings(drift_window=200, drift_min_tweets=200).drift_window == 200

@@ -223,3 +223,32 @@ def test_explain_gives_exact_linear_contributions(
 def test_unsupported_model_version_is_a_client_error(model_server: RunningServer) -> None:
     response = httpx.get(f"{model_server.url}/v2/models/{MODEL_NAME}/ready?model_version=3")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AIRPARADIS_SERVER_HTTP_PORT": "abc"}, "http_port: Input should be a valid integer"),
+        (
+            {"AIRPARADIS_SERVER_DRIFT_WINDOW": "10", "AIRPARADIS_SERVER_DRIFT_MIN_TWEETS": "20"},
+            "drift_min_tweets (20) exceeds drift_window (10)",
+        ),
+    ],
+)
+def test_bad_settings_are_a_usage_error_naming_the_setting(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import server_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "airparadis", "serve"],
+        cwd=tmp_path, env=server_env(tmp_path, **env), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "error: invalid ServerSettings configuration" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
