@@ -72,6 +72,7 @@ def test_full_values_turn_every_option_on(renderer: Renderer) -> None:
     docs = renderer.docs("full-values.yaml")
     kinds = {d["kind"] for d in docs}
     assert {"Ingress", "CronJob", "Job", "StatefulSet", "PodDisruptionBudget", "Role"} <= kinds
+    assert "PrometheusRule" in kinds
     jobs = {
         d["metadata"]["labels"]["app.kubernetes.io/component"] for d in docs if d["kind"] == "Job"
     }
@@ -228,6 +229,36 @@ def test_chart_alert_defaults_equal_the_server_settings() -> None:
     fields = ServerSettings.model_fields
     assert VALUES["alerting"]["threshold"] == fields["alert_threshold"].default
     assert VALUES["alerting"]["windowSeconds"] == fields["alert_window_seconds"].default
+    assert VALUES["alerting"]["mispredictionThreshold"] == (
+        fields["misprediction_threshold"].default
+    )
+    assert VALUES["alerting"]["mispredictionWindowSeconds"] == (
+        fields["misprediction_window_seconds"].default
+    )
+    assert VALUES["alerting"]["driftPsiThreshold"] == fields["drift_psi_threshold"].default
+
+
+def test_prometheus_rules_use_the_numbers_the_predictor_gets(renderer: Renderer) -> None:
+    """Alertmanager and the predictor's own rules fire on the same thresholds and windows."""
+    docs = renderer.docs("full-values.yaml")
+    (rule,) = by_kind(docs, "PrometheusRule").values()
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    rules = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    (isvc,) = by_kind(docs, "InferenceService").values()
+    env = env_of(isvc["spec"]["predictor"]["containers"][0])
+    value = {name: env[f"AIRPARADIS_SERVER_{name}"]["value"] for name in (
+        "ALERT_THRESHOLD", "ALERT_WINDOW_SECONDS", "MISPREDICTION_THRESHOLD",
+        "DRIFT_PSI_THRESHOLD")}  # fmt: skip
+    assert rules["AirParadisNegativeFeedback"]["expr"].endswith(
+        f"[{value['ALERT_WINDOW_SECONDS']}s])) >= {value['ALERT_THRESHOLD']}"
+    )
+    assert rules["AirParadisMispredictionRate"]["expr"].endswith(
+        f">= {value['MISPREDICTION_THRESHOLD']}"
+    )
+    assert rules["AirParadisInputDrift"]["expr"].endswith(f"> {value['DRIFT_PSI_THRESHOLD']}")
+    assert rules["AirParadisInputDrift"]["for"] == "30m"
+    assert {r["labels"]["severity"] for r in rules.values()} == {"critical"}
+    assert not by_kind(renderer.docs(), "PrometheusRule")  # off by default: CRDs may be absent
 
 
 def test_env_names_exist_in_the_settings_classes(renderer: Renderer) -> None:
