@@ -80,7 +80,9 @@ def up(
         dashboard.terminate()
         typer.secho("error: the dashboard did not start", fg="red", err=True)
         raise typer.Exit(1)
-    name = ServerSettings().served_name or "air-paradis-sentiment"
+    from airparadis.settings import PlatformSettings
+
+    name = ServerSettings().served_name or PlatformSettings().model_name
     typer.echo(f"Model server: {server_url}  (v1: {server_url}/v1/models/{name}:predict)")
     typer.echo(f"Dashboard:    {dashboard_url}   (ops view: {dashboard_url}/ops)")
     typer.echo(f"Metrics:      {server_url}/metrics")

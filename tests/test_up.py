@@ -1,0 +1,77 @@
+"""`airparadis up`, the embedded mode's one command, as a user runs it: it trains when there is
+no champion, serves and opens the dashboard, answers, and stops both children on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import MODEL_NAME, free_port, server_env
+
+
+def _run_up(home: Path, data: Path) -> tuple[subprocess.Popen[str], str, str, list[str]]:
+    server_port, dashboard_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airparadis", "up",
+         "--server-port", str(server_port), "--dashboard-port", str(dashboard_port)],
+        cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=server_env(home, AIRPARADIS_TRAIN_DATA=str(data), AIRPARADIS_TRAIN_MAX_ROWS="3000"),
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("up exited early:\n" + "".join(lines[-40:]))
+        lines.append(line)
+        if "Press Ctrl-C to stop." in line:
+            break
+    return (
+        process,
+        f"http://127.0.0.1:{server_port}",
+        f"http://127.0.0.1:{dashboard_port}",
+        lines,
+    )
+
+
+def _stop(process: subprocess.Popen[str], server: str, dashboard: str) -> None:
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    for url in (f"{server}/v2/health/live", dashboard):
+        try:
+            httpx.get(url, timeout=2)
+        except httpx.ConnectError:
+            continue
+        raise AssertionError(f"{url} still answers after Ctrl-C")
+
+
+def test_up_trains_serves_and_stops_cleanly(tmp_path: Path, sentiment140_dir: Path) -> None:
+    process, server, dashboard, lines = _run_up(tmp_path, sentiment140_dir)
+    try:
+        assert any("training the TF-IDF + LR baseline" in line for line in lines)
+        assert any(f"/v1/models/{MODEL_NAME}:predict" in line for line in lines)
+        response = httpx.post(
+            f"{server}/v1/models/{MODEL_NAME}:predict",
+            json={"instances": ["I love this airline, great crew!"]},
+        )
+        assert response.status_code == 200
+        assert response.json()["predictions"][0]["label"] == "positive"
+        assert httpx.get(f"{server}/v1/info").json()["aliases"] == ["champion"]
+        assert httpx.get(dashboard, timeout=30).status_code == 200
+    finally:
+        if process.poll() is None:
+            _stop(process, server, dashboard)
+
+    # A second `up` finds the champion and serves it without training again.
+    process, server, dashboard, lines = _run_up(tmp_path, sentiment140_dir)
+    try:
+        assert not any("training" in line for line in lines)
+        assert httpx.get(f"{server}/v1/info").json()["version"] == "1"
+    finally:
+        _stop(process, server, dashboard)
