@@ -27,7 +27,7 @@ from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
 from model_server.settings import ServerSettings
-from model_server.telemetry import Telemetry
+from model_server.telemetry import Telemetry, observe_health_gauges
 from model_server.telemetry import configure as configure_telemetry
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         on_alert=submit_retraining_job if settings.retrain_on_alert else None,
     )
     MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
+    if telemetry.enabled:
+        observe_health_gauges(model.drift, misprediction.scraped_rate)
     app.include_router(build_router(model, store, rule, misprediction, settings, telemetry))
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
     app.add_middleware(

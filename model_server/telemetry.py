@@ -9,9 +9,16 @@ string nothing is exported and the hot path pays one attribute check.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+    from model_server.drift import DriftMonitor
 
 PREDICTION_EVENT = "airparadis_prediction"
 FEEDBACK_EVENT = "airparadis_feedback"
@@ -59,6 +66,38 @@ class Telemetry:
                 "model_version": model_version or "",
             },
         )
+
+
+def observe_health_gauges(
+    drift: DriftMonitor,
+    misprediction_rate: Callable[[], float],
+    meter_provider: MeterProvider | None = None,
+) -> None:
+    """Drift PSI and the misprediction rate as OpenTelemetry gauges, read at each export, so
+    Azure Monitor (``customMetrics``) sees what Prometheus scrapes from ``/metrics``. A value
+    that cannot be computed yet (NaN) is left out rather than sent."""
+    from opentelemetry import metrics
+    from opentelemetry.metrics import Observation
+
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter("airparadis")
+
+    def psi(_options: CallbackOptions) -> Iterable[Observation]:
+        report = drift.report()
+        if report is None or not drift.enough(report):
+            return []
+        values = {"probability": report.psi_probability, "length": report.psi_length}
+        return [Observation(v, {"signal": k}) for k, v in values.items() if math.isfinite(v)]
+
+    def rate(_options: CallbackOptions) -> Iterable[Observation]:
+        value = misprediction_rate()
+        return [Observation(value)] if math.isfinite(value) else []
+
+    meter.create_observable_gauge(
+        "airparadis_drift_psi", [psi], description="PSI of live input against training."
+    )
+    meter.create_observable_gauge(
+        "airparadis_misprediction_rate", [rate], description="Share of 'wrong' verdicts."
+    )
 
 
 def configure(connection_string: str | None) -> Telemetry:

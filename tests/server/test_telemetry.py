@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +57,47 @@ def test_no_connection_string_means_no_exporter(exporter: InMemoryLogRecordExpor
     assert telemetry.enabled is False
     telemetry.feedback("wrong", "positive", "7")
     assert exporter.get_finished_logs() == ()
+
+
+def test_drift_and_misprediction_gauges_reach_an_otel_reader(tiny_bundle: Path) -> None:
+    """What Azure Monitor receives as customMetrics: nothing before the signals exist, then
+    the PSI per signal and the rate, read at export time."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from airparadis.bundle import load_bundle
+    from airparadis.drift import load_reference
+    from model_server.drift import DriftMonitor
+    from model_server.telemetry import observe_health_gauges
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    drift = DriftMonitor(window=50, min_tweets=20, psi_threshold=0.25)
+    drift.use_reference(load_reference(tiny_bundle))
+    rate = [float("nan")]
+    observe_health_gauges(drift, lambda: rate[0], provider)
+
+    def exported() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        data = reader.get_metrics_data()
+        points = {}
+        for resource in data.resource_metrics if data else []:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        labels = tuple(sorted((point.attributes or {}).items()))
+                        points[(metric.name, labels)] = point.value
+        return points
+
+    assert exported() == {}  # no window yet, no verdicts yet: nothing sent, no NaN
+    tweets = ["vol annulé encore une fois, bagages perdus et service client injoignable"] * 30
+    drift.record(tweets, load_bundle(tiny_bundle).predict_proba(tweets))
+    rate[0] = 0.4
+    points = exported()
+    report = drift.report()
+    assert report is not None
+    assert points[("airparadis_drift_psi", (("signal", "length"),))] == report.psi_length
+    assert points[("airparadis_drift_psi", (("signal", "probability"),))] == pytest.approx(
+        report.psi_probability
+    )
+    assert points[("airparadis_misprediction_rate", ())] == 0.4
+    provider.shutdown()
