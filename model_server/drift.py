@@ -19,6 +19,9 @@ from prometheus_client.registry import Collector
 
 from airparadis.drift import DriftReference, DriftReport, compare
 
+PSI_METRIC = "airparadis_drift_psi"
+"""One name on /metrics, in Azure Monitor's customMetrics and in the alert rules."""
+
 
 class DriftMonitor:
     def __init__(self, window: int, min_tweets: int, psi_threshold: float) -> None:
@@ -97,7 +100,7 @@ class DriftCollector(Collector):  # type: ignore[misc]
             return
         enough = self.monitor.enough(report)
         psi = GaugeMetricFamily(
-            "airparadis_drift_psi",
+            PSI_METRIC,
             "Population stability index of live inputs against the training reference.",
             labels=["signal"],
         )

@@ -79,6 +79,8 @@ def observe_health_gauges(
     from opentelemetry import metrics
     from opentelemetry.metrics import Observation
 
+    from model_server.drift import PSI_METRIC
+
     meter = (meter_provider or metrics.get_meter_provider()).get_meter("airparadis")
 
     def psi(_options: CallbackOptions) -> Iterable[Observation]:
@@ -93,7 +95,7 @@ def observe_health_gauges(
         return [Observation(value)] if math.isfinite(value) else []
 
     meter.create_observable_gauge(
-        "airparadis_drift_psi", [psi], description="PSI of live input against training."
+        PSI_METRIC, [psi], description="PSI of live input against training."
     )
     meter.create_observable_gauge(
         "airparadis_misprediction_rate", [rate], description="Share of 'wrong' verdicts."

@@ -1,4 +1,4 @@
-"""Write the Azure Monitor alert on negative feedback as an ARM template.
+"""Write the Azure Monitor alerts as ARM templates: negative feedback, and model health.
 
 The model server sends one custom event per stored feedback through azure-monitor-opentelemetry:
 name ``airparadis_feedback``, custom dimension ``verdict`` = ``correct`` | ``wrong``. It lands in
@@ -7,7 +7,12 @@ The rule counts the ``wrong`` ones and fires when there are at least
 ``ServerSettings().alert_threshold`` of them within ``ServerSettings().alert_window_seconds``,
 the same numbers the server uses for its own in-process alert, so both agree.
 
-    .venv/bin/python deploy/azure/render_alert.py          # rewrite feedback-alert.json
+``health-alerts.json`` adds two rules that reuse that template's action group: the server's
+misprediction-rate alert (its ``airparadis_misprediction_alert`` custom event) and input drift
+(the ``airparadis_drift_psi`` gauge in ``customMetrics`` above ``drift_psi_threshold`` for
+three 5-minute periods running).
+
+    .venv/bin/python deploy/azure/render_alert.py          # rewrite both templates
     .venv/bin/python deploy/azure/render_alert.py --check  # exit 1 when it is stale
     .venv/bin/python deploy/azure/render_alert.py --from-env --output my-alert.json
 """
@@ -24,9 +29,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from model_server.alerting import MISPREDICTION_EVENT  # noqa: E402
+from model_server.drift import PSI_METRIC as DRIFT_METRIC  # noqa: E402
 from model_server.settings import ServerSettings  # noqa: E402
 
 TEMPLATE = Path(__file__).with_name("feedback-alert.json")
+HEALTH_TEMPLATE = Path(__file__).with_name("health-alerts.json")
+DRIFT_PERIODS = 3
 EVENT_NAME = "airparadis_feedback"
 VERDICT_DIMENSION = "verdict"
 NEGATIVE_VERDICT = "wrong"
@@ -232,6 +241,123 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
     }
 
 
+def _log_alert(name: str, display: str, description: str, criterion: dict[str, Any],
+               window: str, runbook: str) -> dict[str, Any]:  # fmt: skip
+    action_group_id = (
+        "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
+    )
+    return {
+        "type": "Microsoft.Insights/scheduledQueryRules",
+        "apiVersion": "2022-06-15",
+        "name": name,
+        "location": "[parameters('location')]",
+        "kind": "LogAlert",
+        "properties": {
+            "displayName": display,
+            "description": description,
+            "severity": "[parameters('severity')]",
+            "enabled": True,
+            "scopes": ["[parameters('targetResourceId')]"],
+            "evaluationFrequency": window,
+            "windowSize": window,
+            "criteria": {"allOf": [criterion]},
+            "autoMitigate": True,
+            "actions": {
+                "actionGroups": [action_group_id],
+                "customProperties": {"runbook": runbook},
+            },
+        },
+    }
+
+
+def _by_target(app_insights: str, workspace: str) -> str:
+    return (
+        f"[if(equals(parameters('targetType'), 'workspace'), variables('{workspace}'), "
+        f"variables('{app_insights}'))]"
+    )
+
+
+def build_health_template(drift_psi_threshold: float) -> dict[str, Any]:
+    """Misprediction-rate and drift rules, notifying the feedback template's action group."""
+    base = build_template(*default_settings())
+    parameters = {
+        k: base["parameters"][k] for k in ("targetResourceId", "targetType", "location", "severity")
+    }
+    parameters["actionGroupName"] = {
+        "type": "string",
+        "defaultValue": "airparadis-ops",
+        "metadata": {"description": "The existing action group (from feedback-alert.json)."},
+    }
+    once = {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1}
+    return {
+        "$schema": base["$schema"],
+        "contentVersion": "1.0.0.0",
+        "metadata": {
+            "description": "Air Paradis: misprediction rate and input drift of the predictor.",
+            "generator": "deploy/azure/render_alert.py from model_server.settings.ServerSettings",
+            "driftPsiThreshold": drift_psi_threshold,
+        },
+        "parameters": parameters,
+        "variables": {
+            "mispredictionQuery": f'customEvents\n| where name == "{MISPREDICTION_EVENT}"',
+            "mispredictionWorkspaceQuery": f'AppEvents\n| where Name == "{MISPREDICTION_EVENT}"',
+            "driftQuery": (
+                f'customMetrics\n| where name == "{DRIFT_METRIC}"\n'
+                "| summarize psi = max(value) by bin(timestamp, 5m)"
+            ),
+            "driftWorkspaceQuery": (
+                f'AppMetrics\n| where Name == "{DRIFT_METRIC}"\n'
+                "| summarize psi = max(Max) by bin(TimeGenerated, 5m)"
+            ),
+        },
+        "resources": [
+            _log_alert(
+                "airparadis-misprediction-rate",
+                "Air Paradis: misprediction rate over its threshold",
+                "The predictor's rolling share of 'wrong' verdicts crossed "
+                f"AIRPARADIS_SERVER_MISPREDICTION_THRESHOLD (it logs {MISPREDICTION_EVENT}).",
+                {
+                    "query": _by_target("mispredictionQuery", "mispredictionWorkspaceQuery"),
+                    "timeAggregation": "Count",
+                    "operator": "GreaterThanOrEqual",
+                    "threshold": 1,
+                    "failingPeriods": once,
+                },
+                "PT5M",
+                "docs/operations.md#alerts",
+            ),
+            _log_alert(
+                "airparadis-input-drift",
+                "Air Paradis: live tweets drifted from the training data",
+                f"PSI of live input against the training reference above {drift_psi_threshold} "
+                f"for {DRIFT_PERIODS} periods of 5 minutes running.",
+                {
+                    "query": _by_target("driftQuery", "driftWorkspaceQuery"),
+                    "timeAggregation": "Maximum",
+                    "metricMeasureColumn": "psi",
+                    "operator": "GreaterThan",
+                    "threshold": drift_psi_threshold,
+                    "failingPeriods": {
+                        "numberOfEvaluationPeriods": DRIFT_PERIODS,
+                        "minFailingPeriodsToAlert": DRIFT_PERIODS,
+                    },
+                },
+                "PT5M",
+                "docs/operations.md#input-drift",
+            ),
+        ],
+    }
+
+
+def render_health(settings: ServerSettings | None = None) -> str:
+    threshold = (
+        float(ServerSettings.model_fields["drift_psi_threshold"].default)
+        if settings is None
+        else settings.drift_psi_threshold
+    )
+    return json.dumps(build_health_template(threshold), indent=2) + "\n"
+
+
 def default_settings() -> tuple[int, int]:
     """Threshold and window the server uses when no AIRPARADIS_SERVER_ALERT_* is set."""
     fields = ServerSettings.model_fields
@@ -248,25 +374,33 @@ def render(settings: ServerSettings | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render deploy/azure/feedback-alert.json.")
+    parser = argparse.ArgumentParser(description="Render the ARM templates of deploy/azure.")
     parser.add_argument("--check", action="store_true", help="only report drift")
     parser.add_argument(
         "--from-env",
         action="store_true",
-        help="use AIRPARADIS_SERVER_ALERT_* from the environment instead of the defaults",
+        help="use AIRPARADIS_SERVER_* from the environment instead of the defaults",
     )
-    parser.add_argument("--output", type=Path, default=TEMPLATE, help="file to write")
+    parser.add_argument("--output", type=Path, default=TEMPLATE, help="feedback alert file")
+    parser.add_argument(
+        "--health-output", type=Path, default=HEALTH_TEMPLATE, help="health alerts file"
+    )
     args = parser.parse_args(argv)
-    text = render(ServerSettings() if args.from_env else None)
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale; run: .venv/bin/python deploy/azure/render_alert.py")
-            return 1
-        return 0
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
+    settings = ServerSettings() if args.from_env else None
+    stale = 0
+    for path, text in (
+        (args.output, render(settings)),
+        (args.health_output, render_health(settings)),
+    ):
+        if args.check:
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+            if current != text:
+                print(f"{path} is stale; run: .venv/bin/python deploy/azure/render_alert.py")
+                stale = 1
+            continue
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return stale
 
 
 if __name__ == "__main__":

@@ -102,3 +102,34 @@ def test_example_parameters_match_the_template(template: dict[str, Any]) -> None
     required = {k for k, v in template["parameters"].items() if "defaultValue" not in v}
     assert given <= declared
     assert required <= given
+
+
+HEALTH_PATH = REPO_ROOT / "deploy" / "azure" / "health-alerts.json"
+
+
+def test_health_alerts_are_up_to_date_and_use_the_server_numbers() -> None:
+    from model_server.alerting import MISPREDICTION_EVENT
+    from model_server.drift import PSI_METRIC
+
+    health = json.loads(HEALTH_PATH.read_text(encoding="utf-8"))
+    assert HEALTH_PATH.read_text(encoding="utf-8") == RENDER.render_health()
+    rules = {r["name"]: r["properties"] for r in health["resources"]}
+    (drift,) = rules["airparadis-input-drift"]["criteria"]["allOf"]
+    assert drift["threshold"] == ServerSettings.model_fields["drift_psi_threshold"].default
+    assert drift["operator"] == "GreaterThan" and drift["metricMeasureColumn"] == "psi"
+    assert drift["failingPeriods"]["minFailingPeriodsToAlert"] == 3
+    for name in ("driftQuery", "driftWorkspaceQuery"):
+        assert f'"{PSI_METRIC}"' in health["variables"][name]
+        assert "psi = max(" in health["variables"][name]
+    for name in ("mispredictionQuery", "mispredictionWorkspaceQuery"):
+        assert f'"{MISPREDICTION_EVENT}"' in health["variables"][name]
+    feedback = json.loads(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    by_name = "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
+    assert all(rule["actions"]["actionGroups"] == [by_name] for rule in rules.values())
+    assert (
+        health["parameters"]["actionGroupName"]["defaultValue"]
+        == feedback["parameters"]["actionGroupName"]["defaultValue"]
+    )
+    custom = json.loads(RENDER.render_health(ServerSettings(drift_psi_threshold=0.1)))
+    thresholds = [r["properties"]["criteria"]["allOf"][0]["threshold"] for r in custom["resources"]]
+    assert thresholds == [1, 0.1]
