@@ -100,4 +100,8 @@ def up(
         for process in (dashboard, server):
             process.terminate()
         for process in (dashboard, server):
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a child stuck in shutdown must not outlive us
+                process.kill()
+                process.wait()

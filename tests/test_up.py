@@ -14,24 +14,30 @@ import httpx
 from tests.conftest import MODEL_NAME, free_port, server_env
 
 
-def _run_up(home: Path, data: Path) -> tuple[subprocess.Popen[str], str, str, list[str]]:
+def _run_up(home: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, str, list[str]]:
+    """Start `up` with its output (and its children's) in a file, as a terminal would take
+    it: a pipe nobody reads once it is up would fill and block the children."""
     server_port, dashboard_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airparadis", "up",
-         "--server-port", str(server_port), "--dashboard-port", str(dashboard_port)],
-        cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=server_env(home, AIRPARADIS_TRAIN_DATA=str(data), AIRPARADIS_TRAIN_MAX_ROWS="3000"),
-    )  # fmt: skip
-    assert process.stdout is not None
-    lines: list[str] = []
+    log = home / f"up-{server_port}.log"
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airparadis", "up",
+             "--server-port", str(server_port), "--dashboard-port", str(dashboard_port)],
+            cwd=home, stdout=out, stderr=subprocess.STDOUT,
+            env=server_env(
+                home, AIRPARADIS_TRAIN_DATA=str(data), AIRPARADIS_TRAIN_MAX_ROWS="3000"
+            ),
+        )  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError("up exited early:\n" + "".join(lines[-40:]))
-        lines.append(line)
-        if "Press Ctrl-C to stop." in line:
+        lines = log.read_text(errors="replace").splitlines()
+        if any("Press Ctrl-C to stop." in line for line in lines):
             break
+        if process.poll() is not None:
+            raise AssertionError("up exited early:\n" + "\n".join(lines[-40:]))
+        time.sleep(0.5)
+    else:
+        raise AssertionError("up did not start within 300 s")
     return (
         process,
         f"http://127.0.0.1:{server_port}",
@@ -40,7 +46,7 @@ def _run_up(home: Path, data: Path) -> tuple[subprocess.Popen[str], str, str, li
     )
 
 
-def _stop(process: subprocess.Popen[str], server: str, dashboard: str) -> None:
+def _stop(process: subprocess.Popen[bytes], server: str, dashboard: str) -> None:
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
     for url in (f"{server}/v2/health/live", dashboard):
