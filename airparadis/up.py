@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -41,6 +43,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> b
             pass
         time.sleep(0.5)
     return False
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def up(
@@ -92,6 +98,10 @@ def up(
         )
         return
     typer.echo("Press Ctrl-C to stop.")
+    # Both stop it: Ctrl-C, and SIGTERM from a service manager. Set explicitly, because a
+    # process started in the background inherits SIGINT ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _interrupt)
     try:
         server.wait()
     except KeyboardInterrupt:

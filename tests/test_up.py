@@ -1,5 +1,7 @@
 """`airparadis up`, the embedded mode's one command, as a user runs it: it trains when there is
-no champion, serves and opens the dashboard, answers, and stops both children on Ctrl-C."""
+no champion, serves and opens the dashboard, answers, and stops both children on Ctrl-C or
+SIGTERM. The test may itself run with SIGINT ignored (started in the background), as `up`
+may: it must stop all the same."""
 
 from __future__ import annotations
 
@@ -46,8 +48,10 @@ def _run_up(home: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, str, 
     )
 
 
-def _stop(process: subprocess.Popen[bytes], server: str, dashboard: str) -> None:
-    process.send_signal(signal.SIGINT)
+def _stop(
+    process: subprocess.Popen[bytes], server: str, dashboard: str, how: signal.Signals
+) -> None:
+    process.send_signal(how)
     assert process.wait(timeout=60) == 0
     for url in (f"{server}/v2/health/live", dashboard):
         try:
@@ -72,7 +76,7 @@ def test_up_trains_serves_and_stops_cleanly(tmp_path: Path, sentiment140_dir: Pa
         assert httpx.get(dashboard, timeout=30).status_code == 200
     finally:
         if process.poll() is None:
-            _stop(process, server, dashboard)
+            _stop(process, server, dashboard, signal.SIGINT)  # Ctrl-C
 
     # A second `up` finds the champion and serves it without training again.
     process, server, dashboard, lines = _run_up(tmp_path, sentiment140_dir)
@@ -80,4 +84,4 @@ def test_up_trains_serves_and_stops_cleanly(tmp_path: Path, sentiment140_dir: Pa
         assert not any("training" in line for line in lines)
         assert httpx.get(f"{server}/v1/info").json()["version"] == "1"
     finally:
-        _stop(process, server, dashboard)
+        _stop(process, server, dashboard, signal.SIGTERM)  # a service manager
