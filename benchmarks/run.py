@@ -114,13 +114,11 @@ def _sweep(
 def _predict_stage_us(server: Server) -> float:
     """Mean of kserve's `request_predict_seconds` over everything the server answered, in µs:
     the model's share of each request, measured inside the same process."""
-    total = count = 0.0
-    for line in httpx.get(f"{server.url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("request_predict_seconds_sum"):
-            total += float(line.split()[-1])
-        elif line.startswith("request_predict_seconds_count"):
-            count += float(line.split()[-1])
-    return 1e6 * total / count if count else float("nan")
+    from dashboard.metrics import parse_metrics
+
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    stage = parse_metrics(text).latency.get("predict")
+    return 1e6 * stage.sum / stage.total if stage and stage.total else float("nan")
 
 
 def _median(results: list[LoadResult]) -> LoadResult:

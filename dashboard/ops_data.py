@@ -79,15 +79,9 @@ class OpsSnapshot:
 
     @property
     def misprediction_rate(self) -> float:
-        """The server's rolling share of 'wrong' verdicts (0 to 1); NaN when it has none.
-
-        The server sets its gauge each time a verdict arrives; before the first one since it
-        started, the gauge reads a Prometheus default of 0 that measures nothing, so it is NaN
-        here too.
-        """
-        if self.metrics is None or not self.verdicts_since_start:
-            return math.nan
-        return self.metrics.misprediction_rate
+        """The server's rolling share of 'wrong' verdicts (0 to 1); NaN until its window
+        holds enough verdicts (the server computes it at each scrape)."""
+        return self.metrics.misprediction_rate if self.metrics else math.nan
 
 
 def bin_spec(window_seconds: int) -> tuple[int, str]:

@@ -62,8 +62,13 @@ class DriftMonitor:
             self._cached = (recorded, report)
         return report
 
-    def enough(self, report: DriftReport) -> bool:
-        return report.live.count >= self.min_tweets
+    def psi(self, report: DriftReport) -> dict[str, float]:
+        """PSI by signal; NaN while the window holds fewer than `min_tweets`."""
+        enough = report.live.count >= self.min_tweets
+        return {
+            "probability": report.psi_probability if enough else math.nan,
+            "length": report.psi_length if enough else math.nan,
+        }
 
     def summary(self) -> dict[str, Any]:
         report = self.report()
@@ -76,14 +81,12 @@ class DriftMonitor:
         if report is None:
             body["reason"] = "the served bundle has no drift reference; retrain it to track drift"
             return body
-        enough = self.enough(report)
+        psi = self.psi(report)
         body.update(_finite(report.as_dict()))
-        body["enough_tweets"] = enough
-        body["drifting"] = enough and max(report.psi_probability, report.psi_length) > (
-            self.psi_threshold
-        )
-        if not enough:
-            body["psi_probability"] = body["psi_length"] = None
+        body["enough_tweets"] = report.live.count >= self.min_tweets
+        body["drifting"] = any(value > self.psi_threshold for value in psi.values())
+        body["psi_probability"] = _finite(psi["probability"])
+        body["psi_length"] = _finite(psi["length"])
         return body
 
 
@@ -98,14 +101,13 @@ class DriftCollector(Collector):  # type: ignore[misc]
         report = self.monitor.report()
         if report is None:
             return
-        enough = self.monitor.enough(report)
         psi = GaugeMetricFamily(
             PSI_METRIC,
             "Population stability index of live inputs against the training reference.",
             labels=["signal"],
         )
-        psi.add_metric(["probability"], report.psi_probability if enough else math.nan)
-        psi.add_metric(["length"], report.psi_length if enough else math.nan)
+        for signal, value in self.monitor.psi(report).items():
+            psi.add_metric([signal], value)
         yield psi
         for name, doc, attr in (
             ("oov_share", "Share of tokens outside the training vocabulary.", "oov_share"),

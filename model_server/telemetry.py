@@ -85,9 +85,7 @@ def observe_health_gauges(
 
     def psi(_options: CallbackOptions) -> Iterable[Observation]:
         report = drift.report()
-        if report is None or not drift.enough(report):
-            return []
-        values = {"probability": report.psi_probability, "length": report.psi_length}
+        values = drift.psi(report) if report is not None else {}
         return [Observation(v, {"signal": k}) for k, v in values.items() if math.isfinite(v)]
 
     def rate(_options: CallbackOptions) -> Iterable[Observation]:

@@ -36,6 +36,7 @@ from model_server.settings import ServerSettings  # noqa: E402
 TEMPLATE = Path(__file__).with_name("feedback-alert.json")
 HEALTH_TEMPLATE = Path(__file__).with_name("health-alerts.json")
 DRIFT_PERIODS = 3
+ACTION_GROUP_ID = "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
 EVENT_NAME = "airparadis_feedback"
 VERDICT_DIMENSION = "verdict"
 NEGATIVE_VERDICT = "wrong"
@@ -96,9 +97,6 @@ def iso_to_seconds(duration: str) -> int:
 def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
     window = iso_window(window_seconds)
     frequency = "PT1M" if window_seconds <= 900 else "PT5M"
-    action_group_id = (
-        "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
-    )
     return {
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
         "contentVersion": "1.0.0.0",
@@ -184,50 +182,26 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
                     ),
                 },
             },
-            {
-                "type": "Microsoft.Insights/scheduledQueryRules",
-                "apiVersion": "2022-06-15",
-                "name": "[parameters('alertName')]",
-                "location": "[parameters('location')]",
-                "kind": "LogAlert",
-                "dependsOn": [action_group_id],
-                "properties": {
-                    "displayName": "Air Paradis: too many wrong predictions",
-                    "description": (
-                        f"{threshold} or more '{NEGATIVE_VERDICT}' feedbacks on the sentiment "
-                        f"predictor within {window}. See docs/deploy-aks.md."
-                    ),
-                    "severity": "[parameters('severity')]",
-                    "enabled": True,
-                    "scopes": ["[parameters('targetResourceId')]"],
-                    "evaluationFrequency": frequency,
-                    "windowSize": window,
-                    "criteria": {
-                        "allOf": [
-                            {
-                                "query": (
-                                    "[if(equals(parameters('targetType'), 'workspace'), "
-                                    "variables('workspaceQuery'), variables('appInsightsQuery'))]"
-                                ),
-                                "timeAggregation": "Count",
-                                "operator": "GreaterThanOrEqual",
-                                "threshold": threshold,
-                                "failingPeriods": {
-                                    "numberOfEvaluationPeriods": 1,
-                                    "minFailingPeriodsToAlert": 1,
-                                },
-                            }
-                        ]
-                    },
-                    "autoMitigate": True,
-                    "actions": {
-                        "actionGroups": [action_group_id],
-                        "customProperties": {
-                            "runbook": "docs/deploy-aks.md#the-negative-feedback-alert"
-                        },
+            _log_alert(
+                "[parameters('alertName')]",
+                "Air Paradis: too many wrong predictions",
+                f"{threshold} or more '{NEGATIVE_VERDICT}' feedbacks on the sentiment "
+                f"predictor within {window}. See docs/deploy-aks.md.",
+                {
+                    "query": _by_target("appInsightsQuery", "workspaceQuery"),
+                    "timeAggregation": "Count",
+                    "operator": "GreaterThanOrEqual",
+                    "threshold": threshold,
+                    "failingPeriods": {
+                        "numberOfEvaluationPeriods": 1,
+                        "minFailingPeriodsToAlert": 1,
                     },
                 },
-            },
+                window,
+                "docs/deploy-aks.md#the-negative-feedback-alert",
+                frequency=frequency,
+                depends_on=True,
+            ),
         ],
         "outputs": {
             "alertRuleId": {
@@ -241,33 +215,43 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
     }
 
 
-def _log_alert(name: str, display: str, description: str, criterion: dict[str, Any],
-               window: str, runbook: str) -> dict[str, Any]:  # fmt: skip
-    action_group_id = (
-        "[resourceId('Microsoft.Insights/actionGroups', parameters('actionGroupName'))]"
-    )
-    return {
+def _log_alert(
+    name: str,
+    display: str,
+    description: str,
+    criterion: dict[str, Any],
+    window: str,
+    runbook: str,
+    frequency: str | None = None,
+    depends_on: bool = False,
+) -> dict[str, Any]:
+    """A log search alert rule notifying the action group; `depends_on` when the group is
+    created in the same template."""
+    rule: dict[str, Any] = {
         "type": "Microsoft.Insights/scheduledQueryRules",
         "apiVersion": "2022-06-15",
         "name": name,
         "location": "[parameters('location')]",
         "kind": "LogAlert",
-        "properties": {
-            "displayName": display,
-            "description": description,
-            "severity": "[parameters('severity')]",
-            "enabled": True,
-            "scopes": ["[parameters('targetResourceId')]"],
-            "evaluationFrequency": window,
-            "windowSize": window,
-            "criteria": {"allOf": [criterion]},
-            "autoMitigate": True,
-            "actions": {
-                "actionGroups": [action_group_id],
-                "customProperties": {"runbook": runbook},
-            },
+    }
+    if depends_on:
+        rule["dependsOn"] = [ACTION_GROUP_ID]
+    rule["properties"] = {
+        "displayName": display,
+        "description": description,
+        "severity": "[parameters('severity')]",
+        "enabled": True,
+        "scopes": ["[parameters('targetResourceId')]"],
+        "evaluationFrequency": frequency or window,
+        "windowSize": window,
+        "criteria": {"allOf": [criterion]},
+        "autoMitigate": True,
+        "actions": {
+            "actionGroups": [ACTION_GROUP_ID],
+            "customProperties": {"runbook": runbook},
         },
     }
+    return rule
 
 
 def _by_target(app_insights: str, workspace: str) -> str:
