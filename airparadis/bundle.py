@@ -46,6 +46,13 @@ class SentimentClassifier(Protocol):
         ...
 
 
+def tweet_scorer(classifier: SentimentClassifier) -> Callable[[str], float] | None:
+    """P(positive) of one raw tweet without numpy, where the format offers it (compiled
+    TF-IDF + LR): single-tweet serving then skips an array round trip per request."""
+    scorer: Callable[[str], float] | None = getattr(classifier, "score_tweet", None)
+    return scorer
+
+
 Loader = Callable[[Path, BundleInfo], SentimentClassifier]
 _LOADERS: dict[str, Loader] = {}
 

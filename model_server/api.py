@@ -60,15 +60,8 @@ class FeedbackOut(BaseModel):
     alert: dict[str, Any] | None = None
 
 
-def build_router(
-    model: SentimentModel,
-    store: FeedbackStore,
-    rule: NegativeFeedbackRule,
-    misprediction_rule: MispredictionRateRule,
-    settings: ServerSettings,
-    telemetry: Telemetry,
-) -> APIRouter:
-    max_tweet_chars = settings.max_tweet_chars
+def build_health_router(model: SentimentModel) -> APIRouter:
+    """Routes that must win over kserve's own: the app includes this router before them."""
     router = APIRouter()
 
     @router.get("/v2/health/ready", tags=["health"])
@@ -77,6 +70,22 @@ def build_router(
         if not model.ready:
             response.status_code = 503
         return {"ready": model.ready}
+
+    return router
+
+
+def build_router(
+    model: SentimentModel,
+    store: FeedbackStore,
+    rule: NegativeFeedbackRule,
+    misprediction_rule: MispredictionRateRule,
+    settings: ServerSettings,
+    telemetry: Telemetry,
+) -> APIRouter:
+    """Our other routes. The app includes them after kserve's, so that a predict request
+    is matched without first being tried against each of these."""
+    max_tweet_chars = settings.max_tweet_chars
+    router = APIRouter()
 
     @router.get("/v1/info", tags=["model"])
     def info() -> dict[str, Any]:

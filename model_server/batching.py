@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from model_server.metrics import BATCH_SIZE, PENDING
 
 logger = logging.getLogger(__name__)
 
-Predict = Callable[[list[str]], np.ndarray]
+Predict = Callable[[list[str]], Sequence[float]]
+"""P(positive) per tweet, in order."""
 
 
 class Overloaded(RuntimeError):
@@ -31,7 +30,7 @@ class Overloaded(RuntimeError):
 @dataclass
 class _Job:
     texts: list[str]
-    future: asyncio.Future[np.ndarray] = field(repr=False)
+    future: asyncio.Future[Sequence[float]] = field(repr=False)
 
 
 class MicroBatcher:
@@ -53,7 +52,11 @@ class MicroBatcher:
         self._last_jobs = 1
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, texts: list[str]) -> np.ndarray:
+    def full(self) -> bool:
+        """No more work is admitted until some of what waits has run."""
+        return self.pending >= self.max_pending
+
+    async def submit(self, texts: list[str]) -> Sequence[float]:
         if self.pending + len(texts) > self.max_pending:
             raise Overloaded(f"{self.pending} tweets already wait for the model")
         loop = asyncio.get_running_loop()

@@ -43,10 +43,10 @@ class DriftMonitor:
             self._proba.clear()
             self._recorded += 1
 
-    def record(self, texts: Sequence[str], proba: np.ndarray) -> None:
+    def record(self, texts: Sequence[str], proba: Sequence[float]) -> None:
         with self._lock:
             self._texts.extend(texts)
-            self._proba.extend(proba.tolist())
+            self._proba.extend(proba)
             self._recorded += 1
 
     def report(self) -> DriftReport | None:

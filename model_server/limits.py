@@ -1,12 +1,15 @@
-"""Admission control in front of the app: body size, and predict requests in progress.
+"""Admission control in front of the app: body size, predict requests in progress, and a
+full model queue.
 
-Both answer at once with a JSON error, so a client over the limit never waits in a queue
-that only grows, and the probes keep answering under overload.
+Each answers at once with a JSON error, before the body is read or decoded, so a client over
+the limit never waits in a queue that only grows, refusing costs far less than serving (under
+overload most requests are refused), and the probes keep answering.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,12 +29,18 @@ async def _send_error(send: Send, status: int, message: str, retry_after: int | 
 
 class RequestLimits:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, max_in_flight: int, retry_after: int
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_in_flight: int,
+        retry_after: int,
+        queue_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_in_flight = max_in_flight
         self.retry_after = retry_after
+        self.queue_full = queue_full
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,6 +49,12 @@ class RequestLimits:
             return
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
+            return
+        limited = scope["path"].endswith(_LIMITED_SUFFIXES)
+        if limited and self.queue_full():
+            await _send_error(
+                send, 503, "server overloaded: the model queue is full", self.retry_after
+            )
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
@@ -59,7 +74,7 @@ class RequestLimits:
                 return
             receive = _replay(buffered)
 
-        if not scope["path"].endswith(_LIMITED_SUFFIXES):
+        if not limited:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:

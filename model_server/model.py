@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,7 @@ from kserve.errors import InvalidInput
 from kserve.utils.utils import generate_uuid
 
 from airparadis import LABELS
-from airparadis.bundle import SentimentClassifier, find_bundle, load_bundle
+from airparadis.bundle import SentimentClassifier, find_bundle, load_bundle, tweet_scorer
 from airparadis.drift import DriftReference, load_reference
 from airparadis.text import clean_tweet
 from airparadis.tracking import (
@@ -54,6 +54,7 @@ class LoadedModel:
     ref: ModelRef | None
     seconds_per_tweet: float
     drift_reference: DriftReference | None = None
+    score_tweet: Callable[[str], float] | None = None
 
 
 class SentimentModel(Model):  # type: ignore[misc]
@@ -115,6 +116,7 @@ class SentimentModel(Model):  # type: ignore[misc]
             ref,
             _measure_seconds_per_tweet(classifier),
             load_reference(find_bundle(path)),
+            tweet_scorer(classifier),
         )
 
     def _serve(self, loaded: LoadedModel) -> None:
@@ -244,33 +246,35 @@ class SentimentModel(Model):  # type: ignore[misc]
             raise InvalidInput("'instances' must be a list of tweets")
         return self._check_texts(instances)
 
-    def classify(self, texts: list[str], loaded: LoadedModel | None = None) -> np.ndarray:
+    def classify(self, texts: list[str], loaded: LoadedModel | None = None) -> list[float]:
+        """P(positive) per tweet, as Python floats: cheaper to compare, slice and encode."""
         loaded = loaded or self.loaded
         if loaded is None:
             raise RuntimeError("model is not loaded")
-        proba = loaded.classifier.predict_proba(texts)
-        self.drift.record(texts, proba)
         threshold = loaded.classifier.info.threshold
-        if len(texts) == 1:
+        if len(texts) == 1 and loaded.score_tweet is not None:
+            proba = [loaded.score_tweet(texts[0])]
+        else:
+            proba = loaded.classifier.predict_proba(texts).tolist()
+        self.drift.record(texts, proba)
+        if len(proba) == 1:
             (_POSITIVE_COUNT if proba[0] >= threshold else _NEGATIVE_COUNT).inc()
             return proba
-        positives = int(np.count_nonzero(proba >= threshold))
+        positives = sum(p >= threshold for p in proba)
         if positives:
             _POSITIVE_COUNT.inc(positives)
         if positives < len(texts):
             _NEGATIVE_COUNT.inc(len(texts) - positives)
         return proba
 
-    def _classify_in_worker(self, texts: list[str]) -> np.ndarray:
+    def _classify_in_worker(self, texts: list[str]) -> list[float]:
         return self.classify(texts)
 
-    async def _run_model(self, texts: list[str], loaded: LoadedModel) -> np.ndarray:
-        """Cheap work runs inline; the rest goes to the model thread, batched or not."""
-        if len(texts) * loaded.seconds_per_tweet <= self.inline_budget_s:
-            return self.classify(texts, loaded)
+    async def _run_off_loop(self, texts: list[str]) -> Sequence[float]:
+        """In the model thread, batched with other requests' tweets or not."""
         if self.batching:
             return await self.batcher.submit(texts)
-        proba: np.ndarray = await asyncio.get_running_loop().run_in_executor(
+        proba: Sequence[float] = await asyncio.get_running_loop().run_in_executor(
             self.executor, self._classify_in_worker, texts
         )
         return proba
@@ -302,11 +306,14 @@ class SentimentModel(Model):  # type: ignore[misc]
         if loaded is None:
             raise RuntimeError("model is not loaded")
         started = time.perf_counter()
-        proba = await self._run_model(texts, loaded)
+        proba: Sequence[float]
+        if len(texts) * loaded.seconds_per_tweet <= self.inline_budget_s:
+            proba = self.classify(texts, loaded)  # cheaper than a hop to the model thread
+        else:
+            proba = await self._run_off_loop(texts)
         latency = time.perf_counter() - started
         threshold = loaded.classifier.info.threshold
-        values: list[float] = proba.tolist()  # Python floats: cheaper to compare and encode
-        labels = [LABELS[1] if p >= threshold else LABELS[0] for p in values]
+        labels = [LABELS[1] if p >= threshold else LABELS[0] for p in proba]
         version = loaded.ref.version if loaded.ref else None
         if self.telemetry.enabled:
             self.telemetry.predictions(labels, proba, latency, version, headers)
@@ -318,14 +325,14 @@ class SentimentModel(Model):  # type: ignore[misc]
                 infer_outputs=[
                     InferOutput(name="label", shape=[len(labels)], datatype="BYTES", data=labels),
                     InferOutput(
-                        name="probability", shape=[len(labels)], datatype="FP64", data=values
+                        name="probability", shape=[len(labels)], datatype="FP64", data=list(proba)
                     ),
                 ],
             )
         return {
             "predictions": [
                 {"label": label, "probability": p, "model_version": version}
-                for label, p in zip(labels, values, strict=True)
+                for label, p in zip(labels, proba, strict=True)
             ]
         }
 

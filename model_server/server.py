@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kserve
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from kserve.model_server import app
 from prometheus_client import REGISTRY
@@ -19,7 +19,7 @@ from model_server.alerting import (
     NegativeFeedbackRule,
     submit_retraining_job,
 )
-from model_server.api import build_router
+from model_server.api import build_health_router, build_router
 from model_server.batching import Overloaded
 from model_server.drift import DriftCollector
 from model_server.feedback import FeedbackStore, default_sqlite_url
@@ -64,17 +64,19 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
     if telemetry.enabled:
         observe_health_gauges(model.drift, misprediction.scraped_rate)
-    app.include_router(build_router(model, store, rule, misprediction, settings, telemetry))
+    app.include_router(build_health_router(model))
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight_requests,
         retry_after=settings.retry_after_seconds,
+        queue_full=model.batcher.full,
     )
 
     server = BoundModelServer(
         host=settings.host,
+        routers_after_kserve=[build_router(model, store, rule, misprediction, settings, telemetry)],
         http_port=settings.http_port,
         enable_grpc=False,
         workers=1,
@@ -87,11 +89,18 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
 
 
 class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
-    """kserve binds 0.0.0.0; the embedded mode must stay on loopback."""
+    """kserve binds 0.0.0.0; the embedded mode must stay on loopback.
 
-    def __init__(self, host: str, **kwargs: Any) -> None:
+    `routers_after_kserve` are included once kserve has added its routes, behind them: FastAPI
+    tries routes in order, so the predict path stays as short as kserve's own.
+    """
+
+    def __init__(
+        self, host: str, routers_after_kserve: Sequence[APIRouter] = (), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._host = host
+        self._routers_after_kserve = tuple(routers_after_kserve)
 
     async def _serve(self) -> None:
         rest = self._rest_server
@@ -101,6 +110,8 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
 
             def create_then_adjust() -> None:
                 create_application()
+                for router in self._routers_after_kserve:
+                    app.include_router(router)
                 # kserve answers 501 to a model_version it cannot address: the client's error.
                 app.add_exception_handler(NotImplementedError, _client_error)
                 # The model-repository API would let any client reload or unload the served

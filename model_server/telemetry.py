@@ -13,8 +13,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
@@ -35,13 +33,13 @@ class Telemetry:
     def predictions(
         self,
         labels: Sequence[str],
-        proba: np.ndarray,
+        proba: Sequence[float],
         latency_s: float,
         model_version: str | None,
         headers: dict[str, str] | None,
     ) -> None:
         request_id = (headers or {}).get("x-request-id")
-        for label, p in zip(labels, proba.tolist(), strict=True):
+        for label, p in zip(labels, proba, strict=True):
             events.info(
                 PREDICTION_EVENT,
                 extra={

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System services the tests use for real: PostgreSQL on 127.0.0.1:5432 (trust auth, database
-# `test`) and Debian's Chromium for the dashboard's browser tests; wrk for `make bench`.
-# Installs what is missing.
+# `test`) and Debian's Chromium for the dashboard's browser tests; wrk for `make bench`; a C
+# compiler for the project's extension (airparadis/_fastpath.c). Installs what is missing.
 set -euo pipefail
 
 have_pg() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -17,6 +17,9 @@ apt_install() {
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+"${PYTHON:-python3}" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=(python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

@@ -99,6 +99,17 @@ def test_installs_only_its_extra_with_dependencies_before_source(
     )
 
 
+def test_build_stage_can_compile_the_extension_and_the_context_skips_local_builds(
+    dockerfile: tuple[str, str, list[tuple[str, str]]],
+) -> None:
+    path, _, instructions = dockerfile
+    runs = [args for word, args in instructions if word == "RUN"]
+    compiler = next(i for i, args in enumerate(runs) if "install" in args and "gcc" in args)
+    project = next(i for i, args in enumerate(runs) if "--no-deps" in args)
+    assert compiler < project, f"{path}: gcc must be installed before the project is built"
+    assert "**/*.so" in (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+
+
 def test_server_image_has_no_deep_learning_framework() -> None:
     text = (REPO_ROOT / "model_server/Dockerfile").read_text(encoding="utf-8")
     assert "torch" in text  # only in the guard that fails the build when torch is present

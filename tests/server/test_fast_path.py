@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from airparadis.bundle import load_bundle
 from airparadis.formats.sklearn import SklearnClassifier
@@ -50,3 +51,49 @@ def test_serving_loads_the_scorer_without_scikit_learn(tiny_bundle: Path) -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_single_tweet_scorer_equals_the_batch_path(tiny_bundle: Path) -> None:
+    """Single-tweet serving skips numpy through `score_tweet`; it must agree with the batch."""
+    from airparadis.bundle import tweet_scorer
+
+    model = load_bundle(tiny_bundle)
+    score = tweet_scorer(model)
+    assert score is not None
+    texts = ["great flight, thank you!", "caf\u00e9 &amp; delays :(", "", "sooo bad @x http://y"]
+    assert [score(t) for t in texts] == model.predict_proba(texts).tolist()
+
+
+def test_compiled_table_scores_long_text_with_repeats_like_the_pipeline(
+    tiny_bundle: Path,
+) -> None:
+    """Past 256 n-grams the table switches to heap buffers; repeats take the tf path."""
+    model = load_bundle(tiny_bundle)
+    assert isinstance(model, SklearnClassifier)
+    pipeline = SklearnClassifier(model.pipeline, model.info, compile_scorer=False)
+    long_texts = [" ".join(["love this flight", "delayed again", "xxurl"] * 60), "a " * 400]
+    np.testing.assert_allclose(
+        model.predict_proba(long_texts), pipeline.predict_proba(long_texts), atol=1e-6
+    )
+
+
+def test_compiled_table_lookup_and_bad_input() -> None:
+    from airparadis._fastpath import LinearTable
+
+    weights, idf = np.array([1.0, -2.0]), np.array([1.5, 2.5])
+    table = LinearTable(["good", "not good"], weights, idf, 0.0, 1, 2, False)
+    assert (table.size(), table.lookup("not good"), table.lookup("bad")) == (2, 1, -1)
+    # "not good" holds both terms once: sum of coef * idf over the l2 norm of their idf.
+    z = (1.0 - 2.0) / np.hypot(1.5, 2.5)
+    assert table.score("not   good") == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-15)
+    assert table.score("") == 0.5  # no known n-gram: the intercept alone
+    with pytest.raises(ValueError, match="duplicate term"):
+        LinearTable(["a", "a"], weights, idf, 0.0, 1, 1, False)
+    with pytest.raises(ValueError, match="float64 array of 2 values"):
+        LinearTable(["a", "b"], np.array([1, 2], dtype=np.int64), idf, 0.0, 1, 1, False)
+    with pytest.raises(ValueError, match="float64 array of 2 values"):
+        LinearTable(["a", "b"], np.array([1.0]), idf, 0.0, 1, 1, False)
+    with pytest.raises(ValueError, match="min_n"):
+        LinearTable(["a", "b"], weights, idf, 0.0, 2, 1, False)
+    with pytest.raises(TypeError):
+        LinearTable(["a", 3], weights, idf, 0.0, 1, 1, False)  # type: ignore[list-item]

@@ -18,10 +18,12 @@ TWEETS = [f"flight number {i} was {'great' if i % 2 else 'awful'}" for i in rang
 def strict_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
 ) -> Iterator[RunningServer]:
-    """Small limits, so that each one can be crossed cheaply."""
+    """Small limits, so that each one can be crossed cheaply; every model call goes through the
+    micro-batcher (no inline budget: the compiled LR scorer would take 40 tweets inline)."""
     server = start_server(
         tmp_path_factory.mktemp("strict"),
         str(tiny_bundle),
+        AIRPARADIS_SERVER_INLINE_BUDGET_US="0",
         AIRPARADIS_SERVER_MAX_INSTANCES="500",
         AIRPARADIS_SERVER_MAX_BODY_BYTES="60000",
         AIRPARADIS_SERVER_MAX_PENDING_TWEETS="600",
@@ -95,7 +97,7 @@ async def _live_during_big_requests(server: RunningServer) -> tuple[int, int]:
     async with httpx.AsyncClient(timeout=120) as client:
         big = [
             asyncio.create_task(client.post(server.predict_url, json={"instances": TWEETS}))
-            for _ in range(4)
+            for _ in range(24)
         ]
         await asyncio.sleep(0.05)
         live = await client.get(f"{server.url}/v2/health/live")
@@ -105,7 +107,7 @@ async def _live_during_big_requests(server: RunningServer) -> tuple[int, int]:
 
 
 def test_probes_answer_while_the_model_works(model_server: RunningServer) -> None:
-    """8,000 tweets of model work queue in the model thread; the probe does not wait for them."""
+    """48,000 tweets of model work queue in the model thread; the probe does not wait for them."""
     still_running, live_status = asyncio.run(_live_during_big_requests(model_server))
     assert live_status == 200
     assert still_running >= 1

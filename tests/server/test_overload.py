@@ -18,7 +18,8 @@ from tests.conftest import start_server
 TWEETS = [f"flight {i} was {'lovely' if i % 3 else 'a nightmare'} today" for i in range(400)]
 BODY = json.dumps({"instances": TWEETS}).encode()  # encoded once: the client must not be the limit
 HEADERS = {"content-type": "application/json"}
-MAX_REQUESTS = 20_000  # bounds the run whatever the measured capacity
+MAX_REQUESTS = 120_000  # bounds the run whatever the measured capacity
+SECONDS = 30.0
 
 
 async def _capacity(url: str, seconds: float) -> float:
@@ -74,7 +75,8 @@ def test_four_times_capacity_is_shed_with_bounded_latency(
     server = start_server(tmp_path, str(tiny_bundle), AIRPARADIS_SERVER_MAX_PENDING_TWEETS="4000")
     try:
         capacity = asyncio.run(_capacity(server.predict_url, 3.0))
-        results, offered = asyncio.run(_open_loop(server.predict_url, 4 * capacity, 30.0))
+        results, offered = asyncio.run(_open_loop(server.predict_url, 4 * capacity, SECONDS))
+        duration = len(results) / offered
         assert offered > 3.5 * capacity, f"the client offered only {offered:.0f} req/s"
         codes = [code for code, _ in results]
         admitted = sorted(latency for code, latency in results if code == 200)
@@ -82,8 +84,9 @@ def test_four_times_capacity_is_shed_with_bounded_latency(
         assert codes.count(0) == 0, "connections failed instead of being answered"
         assert set(codes) <= {200, 429, 503}
         assert len(shed) > 0.3 * len(codes)  # most of the excess is refused at once
-        # It keeps doing useful work: a share of its capacity, the load client sharing its cores.
-        assert len(admitted) > 0.25 * capacity * 30
+        # It keeps doing useful work: a share of its capacity, the load client sharing its cores
+        # (refusing is cheap: a full model queue is answered before the body is read).
+        assert len(admitted) > 0.25 * capacity * duration
         p99 = admitted[int(0.99 * (len(admitted) - 1))]
         # Admitted work waits behind at most 4,000 queued tweets: a few seconds at worst on
         # this machine, against the 20 s client timeout an unbounded queue would reach.

@@ -1,13 +1,21 @@
-"""The shared cleaning: what it keeps, what it normalises."""
+"""The shared cleaning: what it keeps, what it normalises, and its compiled path."""
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from airparadis._fastpath import Cleaner
 from airparadis.text import (
+    _COMPILED,
     NEGATIVE_EMOTICON_TOKEN,
     POSITIVE_EMOTICON_TOKEN,
     URL_TOKEN,
     USER_TOKEN,
     clean_tweet,
+    clean_with_patterns,
 )
 
 
@@ -38,3 +46,56 @@ def test_url_colon_slash_is_not_a_frown() -> None:
 def test_cleaning_is_idempotent() -> None:
     once = clean_tweet("@a I can't believe it!!! sooo bad :( http://x.y")
     assert clean_tweet(once) == once
+
+
+# -- the compiled path: the same output as the regular expressions, wherever it applies --------
+
+_PIECES = (
+    "http://", "HTTPS://", "www.", "https:// ", "won't", "Can't", "ain", "n't", "nt", "doesnt",
+    "is", "need", ":-)", ":'(", ":D", "xD", "xd", "d:", "</3", ">:(", "^_^", ";)", ":/", "://",
+    "aaa", "___", "it's", "'", "`", "@user", "@", "_", "/", "\t", "\x0b", "\x1c", "  ", "0", "9",
+)  # fmt: skip
+_CHARS = "aAbdDnNpPsStTwWxX'`:;-)(]=[<>3^_*/\\|@#. ?!,\n"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(_PIECES), st.sampled_from(_CHARS)), max_size=40).map("".join)
+)
+def test_compiled_cleaner_matches_the_patterns_on_generated_text(text: str) -> None:
+    compiled = _COMPILED.clean(text)
+    assert compiled is not None  # ASCII without '&': always the compiled path
+    assert compiled == clean_with_patterns(text)
+
+
+def test_compiled_cleaner_matches_the_patterns_on_every_shared_tweet(
+    sentiment140_dir: Path,
+) -> None:
+    labelled = pd.read_csv(
+        sentiment140_dir / "training.94k.processed.noemoticon.csv",
+        encoding="latin-1",
+        header=None,
+        usecols=[5],
+    )[5]
+    unlabelled = pd.read_parquet(sentiment140_dir / "training.text-only.76k.parquet")["text"]
+    texts = [str(t) for t in (*labelled, *unlabelled)]
+    compiled = [(t, _COMPILED.clean(t)) for t in texts]
+    handled = [(t, c) for t, c in compiled if c is not None]
+    assert len(handled) > 0.9 * len(texts)  # most tweets take the fast path
+    mismatches = [t for t, c in handled if c != clean_with_patterns(t)]
+    assert mismatches == []
+
+
+@pytest.mark.parametrize("text", ["caf\u00e9 :)", "fish &amp; chips", "it\u2019s fine", "&"])
+def test_text_outside_the_compiled_path_uses_the_patterns(text: str) -> None:
+    assert _COMPILED.clean(text) is None
+    assert clean_tweet(text) == clean_with_patterns(text)
+
+
+def test_compiled_cleaner_rejects_bad_tables() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        Cleaner("x" * 40, "u", [], [], [])
+    with pytest.raises(ValueError, match="ASCII"):
+        Cleaner("xxurl", "xxuser", [("\u263a", "smile")], [], [])
+    with pytest.raises(TypeError):
+        _COMPILED.clean(b"bytes")  # type: ignore[arg-type]
