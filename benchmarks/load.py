@@ -58,11 +58,18 @@ def wrk_post(url: str, body: Mapping[str, object], concurrency: int, seconds: in
         ).stdout  # fmt: skip
     finally:
         Path(handle.name).unlink()
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def field(pattern: str) -> str:
+        match = re.search(pattern, out, re.M)
+        if match is None:
+            raise RuntimeError(f"wrk printed no {pattern!r}:\n{out}")
+        return match.group(1)
+
+    requests = int(field(r"(\d+) requests in"))
+    rps = float(field(r"Requests/sec:\s+([\d.]+)"))
     # Percentile lines ("     50%    1.23ms") only: the "+/- Stdev" column also ends in %.
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    p50 = _ms(field(r"^\s+50%\s+(\S+)\s*$"))
+    p99 = _ms(field(r"^\s+99%\s+(\S+)\s*$"))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return LoadResult(concurrency, requests, rps, p50, p99, int(non2xx.group(1)) if non2xx else 0)
 
