@@ -15,7 +15,8 @@
  * - LinearTable: TF-IDF (word n-grams, l2 norm) + logistic regression, as an open-addressing
  *   hash table over the UTF-8 bytes of each n-gram with contiguous weight arrays.
  *
- * Everything here holds the GIL: each call is a few microseconds.
+ * Single calls hold the GIL (a few microseconds); `LinearTable.score_texts` releases it
+ * while it cleans and scores a batch.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,6 +31,8 @@
 
 /* ---------------------------------------------------------------- growable byte buffer -- */
 
+/* Raw allocator and no Python error inside: the cores below also run without the GIL, and
+ * their callers turn -1 into MemoryError once they hold it. */
 typedef struct {
     char *data;
     Py_ssize_t len;
@@ -40,14 +43,16 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (b->len + extra <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) cap *= 2;
-    char *data = PyMem_Realloc(b->data, (size_t)cap);
-    if (data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    char *data = PyMem_RawRealloc(b->data, (size_t)cap);
+    if (data == NULL) return -1;
     b->data = data;
     b->cap = cap;
     return 0;
+}
+
+static void buf_free(Buf *b) {
+    PyMem_RawFree(b->data);
+    *b = (Buf){0};
 }
 
 static inline int buf_put(Buf *b, const char *s, Py_ssize_t n) {
@@ -398,35 +403,52 @@ static int step_tokens(const char *s, Py_ssize_t n, Buf *tmp, Buf *out) {
     return 0;
 }
 
+/* Scratch buffers of one cleaning, reusable across tweets. */
+typedef struct {
+    Buf a, b, out;
+} CleanBufs;
+
+static void clean_bufs_free(CleanBufs *w) {
+    buf_free(&w->a);
+    buf_free(&w->b);
+    buf_free(&w->out);
+}
+
+/* Whether the compiled path handles this text: a str of ASCII without '&'. */
+static int handles(PyObject *text, const char **s, Py_ssize_t *n) {
+    if (!PyUnicode_IS_ASCII(text)) return 0;
+    *s = (const char *)PyUnicode_1BYTE_DATA(text);
+    *n = PyUnicode_GET_LENGTH(text);
+    return memchr(*s, '&', (size_t)*n) == NULL;
+}
+
+/* The cleaned tweet in w->out; -1 when out of memory. Needs no GIL. */
+static int clean_core(const Cleaner *c, const char *s, Py_ssize_t n, CleanBufs *w) {
+    w->a.len = w->b.len = w->out.len = 0;
+    if (step_urls(c, s, n, &w->a) < 0 || step_users(c, w->a.data, w->a.len, &w->b) < 0)
+        return -1;
+    w->a.len = 0;
+    if (step_emoticons(c, w->b.data, w->b.len, &w->a) < 0) return -1;
+    step_lower(w->a.data, w->a.len);
+    w->b.len = 0;
+    if (step_contractions(c, w->a.data, w->a.len, &w->b) < 0) return -1;
+    return step_tokens(w->b.data, w->b.len, &w->a, &w->out);
+}
+
 static PyObject *Cleaner_clean(Cleaner *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "clean() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
-    const char *s = (const char *)PyUnicode_1BYTE_DATA(arg);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
-    if (memchr(s, '&', (size_t)n) != NULL) Py_RETURN_NONE;
-
-    Buf a = {0}, b = {0};
-    PyObject *result = NULL;
-    if (step_urls(self, s, n, &a) < 0) goto done;
-    if (step_users(self, a.data, a.len, &b) < 0) goto done;
-    a.len = 0;
-    if (step_emoticons(self, b.data, b.len, &a) < 0) goto done;
-    step_lower(a.data, a.len);
-    b.len = 0;
-    if (step_contractions(self, a.data, a.len, &b) < 0) goto done;
-    Buf tokens = {0};
-    if (step_tokens(b.data, b.len, &a, &tokens) < 0) {
-        PyMem_Free(tokens.data);
-        goto done;
-    }
-    result = PyUnicode_DecodeASCII(tokens.data ? tokens.data : "", tokens.len, "strict");
-    PyMem_Free(tokens.data);
-done:
-    PyMem_Free(a.data);
-    PyMem_Free(b.data);
+    const char *s;
+    Py_ssize_t n;
+    if (!handles(arg, &s, &n)) Py_RETURN_NONE;
+    CleanBufs w = {0};
+    PyObject *result = clean_core(self, s, n, &w) < 0
+                           ? PyErr_NoMemory()
+                           : PyUnicode_DecodeASCII(w.out.data ? w.out.data : "", w.out.len,
+                                                   "strict");
+    clean_bufs_free(&w);
     return result;
 }
 
@@ -627,15 +649,10 @@ typedef struct {
     Py_ssize_t index; /* term index, or -1 */
 } Gram;
 
-/* P(positive) of an already cleaned tweet (tokens separated by whitespace). */
-static PyObject *LinearTable_score(LinearTable *self, PyObject *arg) {
-    Py_ssize_t n;
-    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
-    if (s == NULL) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "score() takes a str");
-        return NULL;
-    }
-    PyObject *result = NULL;
+/* P(positive) of a cleaned tweet (UTF-8, tokens separated by whitespace) in *p; -1 when out
+ * of memory. Needs no GIL. */
+static int score_core(const LinearTable *self, const char *s, Py_ssize_t n, double *p) {
+    int status = -1;
     Buf text = {0};           /* tokens joined by single spaces: every n-gram is a substring */
     Buf starts = {0}, ends = {0}; /* token spans in `text`, as Py_ssize_t */
     Gram stack_grams[256];
@@ -666,14 +683,11 @@ static PyObject *LinearTable_score(LinearTable *self, PyObject *arg) {
     Py_ssize_t set_cap = 16;
     while (set_cap < n_grams * 2) set_cap *= 2;
     if (n_grams > 256) {
-        grams = PyMem_Malloc((size_t)n_grams * sizeof(Gram));
-        hits = PyMem_Malloc((size_t)n_grams * sizeof(int32_t));
-        counts = PyMem_Malloc((size_t)n_grams * sizeof(int32_t));
-        set = PyMem_Malloc((size_t)set_cap * sizeof(int32_t));
-        if (!grams || !hits || !counts || !set) {
-            PyErr_NoMemory();
-            goto done;
-        }
+        grams = PyMem_RawMalloc((size_t)n_grams * sizeof(Gram));
+        hits = PyMem_RawMalloc((size_t)n_grams * sizeof(int32_t));
+        counts = PyMem_RawMalloc((size_t)n_grams * sizeof(int32_t));
+        set = PyMem_RawMalloc((size_t)set_cap * sizeof(int32_t));
+        if (!grams || !hits || !counts || !set) goto done;
     }
 
     /* Pass 1: hash every n-gram (in the pipeline's order: by n, then by position) and
@@ -744,20 +758,87 @@ static PyObject *LinearTable_score(LinearTable *self, PyObject *arg) {
         }
     }
     double z = self->intercept + (norm > 0.0 ? dot / sqrt(norm) : 0.0);
-    double p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
-    result = PyFloat_FromDouble(p);
+    *p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+    status = 0;
 done:
     if (grams != stack_grams) {
-        PyMem_Free(grams);
-        PyMem_Free(hits);
-        PyMem_Free(counts);
-        PyMem_Free(set);
+        PyMem_RawFree(grams);
+        PyMem_RawFree(hits);
+        PyMem_RawFree(counts);
+        PyMem_RawFree(set);
     }
-    PyMem_Free(text.data);
-    PyMem_Free(starts.data);
-    PyMem_Free(ends.data);
-    return result;
+    buf_free(&text);
+    buf_free(&starts);
+    buf_free(&ends);
+    return status;
 }
+
+static PyObject *LinearTable_score(LinearTable *self, PyObject *arg) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
+    if (s == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "score() takes a str");
+        return NULL;
+    }
+    double p;
+    if (score_core(self, s, n, &p) < 0) return PyErr_NoMemory();
+    return PyFloat_FromDouble(p);
+}
+
+/* P(positive) of many raw tweets: cleaned and scored without the GIL, so a batch in the
+ * model thread leaves the event loop free. Returns float64 bytes; NaN marks a text the
+ * compiled cleaner does not handle (see Cleaner.clean), for the caller to clean in Python. */
+static PyObject *LinearTable_score_texts(LinearTable *self, PyObject *args) {
+    PyObject *cleaner, *texts;
+    if (!PyArg_ParseTuple(args, "O!O:score_texts", &CleanerType, &cleaner, &texts)) return NULL;
+    PyObject *items = PySequence_Tuple(texts); /* holds every str while the GIL is released */
+    if (items == NULL) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    const char **data = PyMem_Calloc((size_t)(n ? n : 1), sizeof(char *));
+    Py_ssize_t *lens = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_ssize_t));
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(double));
+    if (data == NULL || lens == NULL || out == NULL) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = PyTuple_GET_ITEM(items, i);
+        if (!PyUnicode_Check(text)) {
+            PyErr_Format(PyExc_TypeError, "text %zd is not a str", i);
+            goto fail;
+        }
+        if (!handles(text, &data[i], &lens[i])) data[i] = NULL;
+    }
+    double *proba = (double *)PyBytes_AS_STRING(out);
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    CleanBufs w = {0};
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        if (data[i] == NULL)
+            proba[i] = NAN;
+        else
+            failed = clean_core((const Cleaner *)cleaner, data[i], lens[i], &w) < 0 ||
+                     score_core(self, w.out.data ? w.out.data : "", w.out.len, &proba[i]) < 0;
+    }
+    clean_bufs_free(&w);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    PyMem_Free(data);
+    PyMem_Free(lens);
+    Py_DECREF(items);
+    return out;
+fail:
+    PyMem_Free(data);
+    PyMem_Free(lens);
+    Py_XDECREF(out);
+    Py_DECREF(items);
+    return NULL;
+}
+
+
 
 static PyObject *LinearTable_len(LinearTable *self, PyObject *Py_UNUSED(ignored)) {
     return PyLong_FromSsize_t(self->n_terms);
@@ -765,6 +846,9 @@ static PyObject *LinearTable_len(LinearTable *self, PyObject *Py_UNUSED(ignored)
 
 static PyMethodDef LinearTable_methods[] = {
     {"score", (PyCFunction)LinearTable_score, METH_O, "P(positive) of a cleaned tweet."},
+    {"score_texts", (PyCFunction)LinearTable_score_texts, METH_VARARGS,
+     "score_texts(cleaner, texts): float64 bytes of P(positive) per raw tweet, NaN where the "
+     "compiled cleaner does not apply."},
     {"lookup", (PyCFunction)LinearTable_lookup, METH_O, "The term's index, or -1."},
     {"size", (PyCFunction)LinearTable_len, METH_NOARGS, "Number of terms."},
     {NULL, NULL, 0, NULL},

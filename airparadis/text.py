@@ -91,7 +91,7 @@ def repair_mojibake(text: str) -> str:
         return text
 
 
-_COMPILED = Cleaner(
+COMPILED_CLEANER = Cleaner(  # the ASCII case of `clean_tweet`, also used by batch scoring
     url_token=URL_TOKEN,
     user_token=USER_TOKEN,
     emoticons=[(e, _EMOTICON_TOKENS[e]) for e in _longest_first(_EMOTICON_TOKENS)],
@@ -102,7 +102,7 @@ _COMPILED = Cleaner(
 
 def clean_tweet(text: str) -> str:
     """Normalise one tweet into space-separated lowercase tokens."""
-    cleaned: str | None = _COMPILED.clean(text)
+    cleaned: str | None = COMPILED_CLEANER.clean(text)
     return cleaned if cleaned is not None else clean_with_patterns(text)
 
 

@@ -30,7 +30,7 @@ from airparadis.tracking import (
 )
 from model_server.batching import MicroBatcher
 from model_server.drift import DriftMonitor
-from model_server.metrics import PREDICTIONS
+from model_server.metrics import PENDING, PREDICTIONS
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
 
@@ -77,15 +77,16 @@ class SentimentModel(Model):  # type: ignore[misc]
         self.load_error: str | None = None
         self.reload_interval_s = settings.reload_interval_seconds
         self._stop = threading.Event()
-        # One model thread: the runtimes parallelise inside a call, and calls stay ordered.
+        # Model work off the event loop: the batcher's thread, or (batching off, explanations)
+        # one executor thread. The runtimes parallelise inside a call.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batcher = MicroBatcher(
             self._classify_in_worker,
-            self.executor,
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_batch_wait_ms / 1e3,
             max_pending=settings.max_pending_tweets,
         )
+        PENDING.set_function(lambda: self.batcher.pending)
         self.batching = settings.batching
         self.drift = DriftMonitor(
             settings.drift_window, settings.drift_min_tweets, settings.drift_psi_threshold

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import kserve
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from kserve.model_server import app
 from prometheus_client import REGISTRY
@@ -31,6 +31,8 @@ from model_server.telemetry import Telemetry, observe_health_gauges
 from model_server.telemetry import configure as configure_telemetry
 
 logger = logging.getLogger(__name__)
+TRACE_LOGGER = "kserve.trace"
+"""kserve's per-request timing lines (its TimingMiddleware), at INFO."""
 
 
 def build_model(
@@ -66,17 +68,25 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         observe_health_gauges(model.drift, misprediction.scraped_rate)
     app.include_router(build_health_router(model))
     app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
-    app.add_middleware(
-        RequestLimits,
-        max_body_bytes=settings.max_body_bytes,
-        max_in_flight=settings.max_in_flight_requests,
-        retry_after=settings.retry_after_seconds,
-        queue_full=model.batcher.full,
-    )
+
+    def after_kserve(application: FastAPI) -> None:
+        # Behind kserve's routes: a predict request is matched without trying ours first.
+        application.include_router(
+            build_router(model, store, rule, misprediction, settings, telemetry)
+        )
+        # Outermost: a refused request skips kserve's timing, logging and exception layers.
+        application.add_middleware(
+            RequestLimits,
+            max_body_bytes=settings.max_body_bytes,
+            max_in_flight=settings.max_in_flight_requests,
+            retry_after=settings.retry_after_seconds,
+            queue_full=model.batcher.full,
+        )
 
     server = BoundModelServer(
         host=settings.host,
-        routers_after_kserve=[build_router(model, store, rule, misprediction, settings, telemetry)],
+        request_logging=settings.request_logging,
+        after_kserve=after_kserve,
         http_port=settings.http_port,
         enable_grpc=False,
         workers=1,
@@ -91,27 +101,37 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
 class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
     """kserve binds 0.0.0.0; the embedded mode must stay on loopback.
 
-    `routers_after_kserve` are included once kserve has added its routes, behind them: FastAPI
-    tries routes in order, so the predict path stays as short as kserve's own.
+    `after_kserve` runs once kserve has added its routes and middleware to the app: routes it
+    adds come behind kserve's (FastAPI tries them in order), middleware in front of kserve's.
+    Without `request_logging`, neither uvicorn's access line nor kserve's two timing lines are
+    written per request: under load they cost as much as the model, and /metrics holds them.
     """
 
     def __init__(
-        self, host: str, routers_after_kserve: Sequence[APIRouter] = (), **kwargs: Any
+        self,
+        host: str,
+        request_logging: bool = False,
+        after_kserve: Callable[[FastAPI], None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._host = host
-        self._routers_after_kserve = tuple(routers_after_kserve)
+        self._request_logging = request_logging
+        self._after_kserve = after_kserve
 
     async def _serve(self) -> None:
         rest = self._rest_server
         if rest is not None:
             rest.config.host = self._host
+            rest.config.access_log = self._request_logging
+            if not self._request_logging:
+                logging.getLogger(TRACE_LOGGER).setLevel(logging.WARNING)
             create_application = rest.create_application
 
             def create_then_adjust() -> None:
                 create_application()
-                for router in self._routers_after_kserve:
-                    app.include_router(router)
+                if self._after_kserve is not None:
+                    self._after_kserve(app)
                 # kserve answers 501 to a model_version it cannot address: the client's error.
                 app.add_exception_handler(NotImplementedError, _client_error)
                 # The model-repository API would let any client reload or unload the served

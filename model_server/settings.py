@@ -53,6 +53,11 @@ class ServerSettings(BaseSettings):
     max_batch_wait_ms: float = Field(
         default=2.0, ge=0, description="Longest a request waits for others to join its batch."
     )
+    request_logging: bool = Field(
+        default=False,
+        description="Log a line per request (uvicorn's access log, kserve's timing trace); "
+        "off by default: under load it costs as much as the model, and /metrics has the same.",
+    )
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 503.")
     alert_threshold: int = Field(
         default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."

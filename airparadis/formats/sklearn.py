@@ -17,7 +17,7 @@ import numpy as np
 
 from airparadis._fastpath import LinearTable
 from airparadis.bundle import BundleInfo, register_format
-from airparadis.text import clean_tweet, clean_tweets
+from airparadis.text import COMPILED_CLEANER, clean_tweet, clean_tweets
 
 SKLEARN_FILE = "model.joblib"
 LINEAR_FILE = "linear.npz"
@@ -186,10 +186,14 @@ class SklearnClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.scorer is not None:
-            score = self.scorer.score
-            return np.fromiter(
-                (score(clean_tweet(t)) for t in texts), dtype=np.float64, count=len(texts)
-            )
+            # Cleaned and scored in C without the GIL; NaN marks the few texts (non-ASCII,
+            # HTML entities) that take the regular-expression cleaner here instead.
+            table = self.scorer.table
+            proba = np.frombuffer(table.score_texts(COMPILED_CLEANER, texts), dtype=np.float64)
+            proba = proba.copy()
+            for index in np.flatnonzero(np.isnan(proba)).tolist():
+                proba[index] = table.score(clean_tweet(texts[index]))
+            return proba
         proba = self.pipeline.predict_proba(clean_tweets(texts))
         return np.asarray(proba[:, 1], dtype=np.float64)
 

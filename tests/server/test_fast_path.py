@@ -97,3 +97,21 @@ def test_compiled_table_lookup_and_bad_input() -> None:
         LinearTable(["a", "b"], weights, idf, 0.0, 2, 1, False)
     with pytest.raises(TypeError):
         LinearTable(["a", 3], weights, idf, 0.0, 1, 1, False)  # type: ignore[list-item]
+
+
+def test_batch_scoring_marks_what_the_compiled_cleaner_leaves_to_python(
+    tiny_bundle: Path,
+) -> None:
+    from airparadis.text import COMPILED_CLEANER, clean_tweet
+
+    model = load_bundle(tiny_bundle)
+    assert isinstance(model, SklearnClassifier) and model.scorer is not None
+    table = model.scorer.table
+    texts = ["great crew :)", "caf\u00e9 ok", "fish &amp; chips", "", "@a sooo late!!!"]
+    raw = np.frombuffer(table.score_texts(COMPILED_CLEANER, texts), dtype=np.float64)
+    assert np.isnan(raw).tolist() == [False, True, True, False, False]
+    for text, p in zip(texts, raw.tolist(), strict=True):
+        if not np.isnan(p):
+            assert p == table.score(clean_tweet(text))
+    with pytest.raises(TypeError, match="text 1 is not a str"):
+        table.score_texts(COMPILED_CLEANER, ["ok", 3])  # type: ignore[list-item]

@@ -133,7 +133,6 @@ def test_in_flight_limit_sheds_at_once(tmp_path: Path, tiny_bundle: Path) -> Non
 def test_batcher_adds_no_wait_when_idle_and_gathers_under_load() -> None:
     """A lone request is not held for `max_wait_s` (a minute here); concurrent ones share."""
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
@@ -146,12 +145,13 @@ def test_batcher_adds_no_wait_when_idle_and_gathers_under_load() -> None:
         return np.full(len(texts), 0.5)
 
     async def scenario() -> None:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = MicroBatcher(predict, executor, 64, max_wait_s=60.0, max_pending=1000)
-            await asyncio.wait_for(batcher.submit(["alone"]), timeout=10)
-            await asyncio.wait_for(
-                asyncio.gather(*(batcher.submit([f"t{i}"]) for i in range(20))), timeout=10
-            )
+        batcher = MicroBatcher(predict, 64, max_wait_s=60.0, max_pending=1000)
+        await asyncio.wait_for(batcher.submit(["alone"]), timeout=10)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(batcher.submit([f"t{i}"]) for i in range(20))), timeout=10
+        )
+        assert [list(r) for r in results] == [[0.5]] * 20
+        assert batcher.pending == 0  # released as soon as the model scored them
 
     asyncio.run(scenario())
     assert calls[0] == 1

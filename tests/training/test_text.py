@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from airparadis._fastpath import Cleaner
 from airparadis.text import (
-    _COMPILED,
+    COMPILED_CLEANER,
     NEGATIVE_EMOTICON_TOKEN,
     POSITIVE_EMOTICON_TOKEN,
     URL_TOKEN,
@@ -63,7 +63,7 @@ _CHARS = "aAbdDnNpPsStTwWxX'`:;-)(]=[<>3^_*/\\|@#. ?!,\n"
     st.lists(st.one_of(st.sampled_from(_PIECES), st.sampled_from(_CHARS)), max_size=40).map("".join)
 )
 def test_compiled_cleaner_matches_the_patterns_on_generated_text(text: str) -> None:
-    compiled = _COMPILED.clean(text)
+    compiled = COMPILED_CLEANER.clean(text)
     assert compiled is not None  # ASCII without '&': always the compiled path
     assert compiled == clean_with_patterns(text)
 
@@ -79,7 +79,7 @@ def test_compiled_cleaner_matches_the_patterns_on_every_shared_tweet(
     )[5]
     unlabelled = pd.read_parquet(sentiment140_dir / "training.text-only.76k.parquet")["text"]
     texts = [str(t) for t in (*labelled, *unlabelled)]
-    compiled = [(t, _COMPILED.clean(t)) for t in texts]
+    compiled = [(t, COMPILED_CLEANER.clean(t)) for t in texts]
     handled = [(t, c) for t, c in compiled if c is not None]
     assert len(handled) > 0.9 * len(texts)  # most tweets take the fast path
     mismatches = [t for t, c in handled if c != clean_with_patterns(t)]
@@ -88,7 +88,7 @@ def test_compiled_cleaner_matches_the_patterns_on_every_shared_tweet(
 
 @pytest.mark.parametrize("text", ["caf\u00e9 :)", "fish &amp; chips", "it\u2019s fine", "&"])
 def test_text_outside_the_compiled_path_uses_the_patterns(text: str) -> None:
-    assert _COMPILED.clean(text) is None
+    assert COMPILED_CLEANER.clean(text) is None
     assert clean_tweet(text) == clean_with_patterns(text)
 
 
@@ -98,4 +98,4 @@ def test_compiled_cleaner_rejects_bad_tables() -> None:
     with pytest.raises(ValueError, match="ASCII"):
         Cleaner("xxurl", "xxuser", [("\u263a", "smile")], [], [])
     with pytest.raises(TypeError):
-        _COMPILED.clean(b"bytes")  # type: ignore[arg-type]
+        COMPILED_CLEANER.clean(b"bytes")  # type: ignore[arg-type]
