@@ -89,9 +89,7 @@ def rnn_bundle(tmp_path_factory: pytest.TempPathFactory, sentiment140_dir: Path)
     return directory
 
 
-def test_four_times_capacity_is_shed_with_bounded_latency(
-    tmp_path: Path, rnn_bundle: Path
-) -> None:
+def test_four_times_capacity_is_shed_with_bounded_latency(tmp_path: Path, rnn_bundle: Path) -> None:
     server = start_server(tmp_path, str(rnn_bundle), AIRPARADIS_SERVER_MAX_PENDING_TWEETS="4000")
     try:
         capacity = asyncio.run(_capacity(server.predict_url, 3.0))
