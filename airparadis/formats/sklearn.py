@@ -139,8 +139,8 @@ class LinearTextScorer:
         for index, spans in positions.items():
             for start, n in spans:
                 share = weights[index] * scale / n
-                for index in range(start, start + n):
-                    parts[index] += share
+                for position in range(start, start + n):
+                    parts[position] += share
         return tokens, parts, self.intercept
 
 

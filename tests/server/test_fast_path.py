@@ -115,3 +115,18 @@ def test_batch_scoring_marks_what_the_compiled_cleaner_leaves_to_python(
             assert p == table.score(clean_tweet(text))
     with pytest.raises(TypeError, match="text 1 is not a str"):
         table.score_texts(COMPILED_CLEANER, ["ok", 3])  # type: ignore[list-item]
+
+
+def test_contributions_add_up_to_the_logit_with_repeated_ngrams(tiny_bundle: Path) -> None:
+    """Tokens that occur twice ("the", "was") share each n-gram's term across its spans."""
+    import math
+
+    model = load_bundle(tiny_bundle)
+    assert isinstance(model, SklearnClassifier)
+    tweet = "the crew was amazing and the flight was smooth, the the best"
+    result = model.explain(tweet)
+    assert result is not None
+    tokens, parts = result
+    assert tokens.count("the") == 4 and tokens.count("was") == 2
+    logit = model.scorer.intercept + sum(parts)  # type: ignore[union-attr]
+    assert 1 / (1 + math.exp(-logit)) == pytest.approx(model.predict_proba([tweet])[0], abs=1e-9)
