@@ -9,6 +9,7 @@ from typing import Any
 import kserve
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from kserve.logging import trace_logger
 from kserve.model_server import app
 from prometheus_client import REGISTRY
 
@@ -31,8 +32,7 @@ from model_server.telemetry import Telemetry, observe_health_gauges
 from model_server.telemetry import configure as configure_telemetry
 
 logger = logging.getLogger(__name__)
-TRACE_LOGGER = "kserve.trace"
-"""kserve's per-request timing lines (its TimingMiddleware), at INFO."""
+ACCESS_LOGGER = "uvicorn.access"
 
 
 def build_model(
@@ -123,9 +123,13 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
         rest = self._rest_server
         if rest is not None:
             rest.config.host = self._host
-            rest.config.access_log = self._request_logging
             if not self._request_logging:
-                logging.getLogger(TRACE_LOGGER).setLevel(logging.WARNING)
+                # What uvicorn itself does for access_log=False (kserve builds its Config with
+                # logging already set up, so the flag alone is not read): no handler, no line.
+                access = logging.getLogger(ACCESS_LOGGER)
+                access.handlers.clear()
+                access.propagate = False
+                trace_logger.setLevel(logging.WARNING)  # kserve's per-request timing lines
             create_application = rest.create_application
 
             def create_then_adjust() -> None:

@@ -252,3 +252,13 @@ def test_bad_settings_are_a_usage_error_naming_the_setting(
     assert "error: invalid ServerSettings configuration" in result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_log_line_per_request_unless_asked(model_server: RunningServer) -> None:
+    """uvicorn's access line and kserve's timing trace are off by default (settings)."""
+    marker = "per-request-log-probe"
+    assert httpx.post(model_server.predict_url, json={"instances": [marker]}).status_code == 200
+    httpx.get(f"{model_server.url}/v2/health/ready")
+    log = model_server.log.read_text(errors="replace")
+    assert " ready (" in log  # the server's own INFO lines are there
+    assert "uvicorn.access" not in log and "kserve.trace" not in log
