@@ -50,8 +50,6 @@ class LinearTextScorer:
         self.table = LinearTable(
             terms, self.weighted, self.idf, self.intercept, self.min_n, self.max_n, sublinear_tf
         )
-        self.score: Callable[[str], float] = self.table.score
-        """P(positive) of a cleaned tweet."""
 
     def save(self, path: Path) -> None:
         """Plain arrays: serving rebuilds the scorer without scikit-learn or unpickling."""
