@@ -326,7 +326,8 @@ def _header() -> str:
         f"side by side in {ROUNDS} interleaved rounds (median shown), are what carry over.",
         "",
         f"Load: `wrk`, one thread, keep-alive connections = concurrency, {SECONDS} s per point, "
-        "on loopback; one server process each. The load client shares the 2 cores.",
+        "on loopback; one server process each, neither logging a line per request (the default). "
+        "The load client shares the 2 cores.",
         "",
     ]) + "\n"  # fmt: skip
 
