@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System services the tests use for real: PostgreSQL on 127.0.0.1:5432 (trust auth, database
 # `test`) and Debian's Chromium for the dashboard's browser tests; wrk for `make bench`; a C
-# compiler for the project's extension (airparadis/_fastpath.c). Installs what is missing.
+# compiler for the project's extension (airparadis/_fastpath.c); Docker (Debian's docker.io, whose
+# client has BuildKit built in) and debootstrap for `make images` and the container tests, with
+# dockerd started when it is not running. Installs what is missing.
 set -euo pipefail
 
 have_pg() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -20,8 +22,21 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 "${PYTHON:-python3}" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || missing+=(python3-dev)
+[ -x /usr/bin/docker ] && command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
+fi
+
+# The Docker daemon: started in the background when none answers (no systemd in CI containers).
+if ! /usr/bin/docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "system_deps: dockerd is not running and needs root to start" >&2
+    exit 1
+  fi
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 1 30); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 1; done
+  /usr/bin/docker info >/dev/null 2>&1 || { echo "system_deps: dockerd did not start (see /var/log/dockerd.log)" >&2; exit 1; }
 fi
 
 if ! have_pg; then
@@ -43,4 +58,4 @@ fi
 
 psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='test'" 2>/dev/null | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -c "create database test" >/dev/null
-echo "system_deps: PostgreSQL ready on 127.0.0.1:5432 (database test); chromium at $(command -v chromium)"
+echo "system_deps: PostgreSQL ready on 127.0.0.1:5432 (database test); chromium at $(command -v chromium); docker $(/usr/bin/docker version --format '{{.Server.Version}}')"

@@ -25,7 +25,7 @@ K8S_VERSION = "1.34.0"  # the kubectl in .tools/bin; AKS supports it
 KSERVE_API = "serving.kserve.io/v1beta1"
 RELEASE = "airparadis"
 CI_VALUES = sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))
-WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob", "InferenceService"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob", "InferenceService", "Pod"}
 LONG_RUNNING_KINDS = {"Deployment", "StatefulSet", "InferenceService"}
 
 # Every render the suite checks: (label, values file or None, extra helm args).
@@ -61,8 +61,27 @@ def tools() -> Tools:
     return Tools(helm=helm, kubectl=kubectl)
 
 
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A YAML loader that refuses a mapping with a key twice.
+
+    PyYAML (like kubectl's decoder in lenient mode) keeps the last of duplicate keys silently;
+    the API server's strict field validation refuses the object. Every render is read with it.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
 def parse_docs(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=UniqueKeyLoader) if doc]
 
 
 class Renderer:
@@ -221,14 +240,60 @@ PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
 not among ../shared/schemas, so this closed subset of it stands in: a misspelt field fails."""
 
 
+POD_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"enum": ["monitoring.coreos.com/v1", "azmonitoring.coreos.com/v1"]},
+        "kind": {"const": "PodMonitor"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["selector", "podMetricsEndpoints"],
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "matchLabels": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        }
+                    },
+                },
+                "podMetricsEndpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port"],
+                        "properties": {
+                            "port": {"type": "string", "minLength": 1},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+"""The PodMonitor fields the chart uses (Prometheus Operator, and AKS managed Prometheus's copy of
+it under azmonitoring.coreos.com): a closed subset of its CRD, like `PROMETHEUS_RULE_SCHEMA`."""
+
+
 def validate_all(docs: list[dict[str, Any]], isvc_validator: Any) -> int:
     """Validate every object: built-ins with kubernetes-validate, the ISVC with its CRD schema,
-    a PrometheusRule with `PROMETHEUS_RULE_SCHEMA`."""
+    a PrometheusRule and a PodMonitor with the closed subsets above."""
     import jsonschema
 
     checked = 0
     for doc in docs:
-        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+        if doc["kind"] == "PodMonitor":
+            jsonschema.validate(doc, POD_MONITOR_SCHEMA)
+        elif doc["apiVersion"] == "monitoring.coreos.com/v1":
             jsonschema.validate(doc, PROMETHEUS_RULE_SCHEMA)
         elif doc["apiVersion"] == KSERVE_API:
             errors = sorted(isvc_validator.iter_errors(doc), key=lambda e: list(e.path))
@@ -250,6 +315,8 @@ def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     kind = doc["kind"]
     if kind == "InferenceService":
         return dict(doc["spec"]["predictor"])
+    if kind == "Pod":
+        return dict(doc["spec"])
     if kind == "CronJob":
         return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     return dict(doc["spec"]["template"]["spec"])
@@ -259,6 +326,8 @@ def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
     kind = doc["kind"]
     if kind == "InferenceService":
         return dict(doc["spec"]["predictor"].get("labels", {}))
+    if kind == "Pod":
+        return dict(doc["metadata"]["labels"])
     if kind == "CronJob":
         return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"])
     return dict(doc["spec"]["template"]["metadata"]["labels"])

@@ -52,13 +52,22 @@ def test_renders_and_validates(
 
 
 @pytest.mark.parametrize("values", [None, *CI_VALUES])
-def test_without_kserve_api_renders_no_inferenceservice(
+def test_the_inferenceservice_comes_from_the_value_not_api_discovery(
     renderer: Renderer, isvc_validator: Any, values: str | None
 ) -> None:
-    docs = renderer.docs(values, kserve=False)
-    assert not [d for d in docs if d["apiVersion"] == KSERVE_API]
-    assert not [d for d in docs if d["metadata"]["name"].endswith("-predictor")]
-    validate_all(docs, isvc_validator)
+    """An offline render (no KServe API announced) is the same as one with it: a discovery
+    hiccup during `helm upgrade` must not drop the InferenceService, and so delete it."""
+
+    def isvcs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [d for d in docs if d["apiVersion"] == KSERVE_API]
+
+    offline = renderer.docs(values, kserve=False)
+    assert len(isvcs(offline)) == 1
+    assert isvcs(offline) == isvcs(renderer.docs(values, kserve=True))
+    off = renderer.docs(values, kserve=True, extra=("--set", "modelServer.enabled=false"))
+    assert not isvcs(off)
+    assert not [d for d in off if d["metadata"]["name"].endswith("-predictor")]
+    validate_all(off, isvc_validator)
 
 
 def test_isvc_schema_rejects_a_typo(renderer: Renderer, isvc_validator: Any) -> None:
@@ -145,9 +154,14 @@ def test_values_schema_is_strict() -> None:
             "extraEnv",
         ),
         (
-            ["--set", "modelServer.deploymentMode=RawDeployment"],
-            "needs deploymentMode=Serverless",
+            ["--set", "modelServer.deploymentMode=Standard"],
+            "needs deploymentMode=Knative",
         ),
+        (
+            ["--set", "modelServer.deploymentMode=RawDeployment"],
+            "needs deploymentMode=Knative",
+        ),
+        (["--set", "modelServer.scaleMetric=cpu"], "needs deploymentMode=Standard"),
         (["--set", "postgresql.enabled=false"], "mlflow.backendStore.existingSecret"),
         (["--set", "mlflow.artifacts.type=azureBlob"], "storageAccount"),
         (["--set", "batchScoring.enabled=true"], "batchScoring.existingClaim"),
@@ -198,11 +212,7 @@ def test_predictor_serves_the_champion_with_model_readiness(renderer: Renderer) 
     assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 10)
-    assert predictor["annotations"] == {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": "8080",
-        "prometheus.io/path": "/metrics",
-    }
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert "canaryTrafficPercent" not in predictor
 
 
@@ -330,7 +340,10 @@ def test_tuning_is_a_study_creator_then_indexed_workers(renderer: Renderer) -> N
     creator = pod_spec(jobs["tune-study"])["containers"][0]["args"]
     assert creator[:3] == ["tune", "--family", "tfidf_lr"]
     assert {"--create-study-only", "--skip-if-exists"} <= set(creator)
-    assert creator[creator.index("--storage") + 1] == "$(OPTUNA_STORAGE)"
+    # The storage URL (with its password) is read from OPTUNA_STORAGE by the CLI: never an
+    # argument, which `ps` on the node and the pod spec would show.
+    assert "--storage" not in creator
+    assert "OPTUNA_STORAGE" in env_of(pod_spec(jobs["tune-study"])["containers"][0])
 
     workers = jobs["tune"]["spec"]
     assert workers["completionMode"] == "Indexed"
@@ -339,6 +352,7 @@ def test_tuning_is_a_study_creator_then_indexed_workers(renderer: Renderer) -> N
     args = spec["containers"][0]["args"]
     assert args[args.index("--trials") + 1] == "5"
     assert args[args.index("--workers") + 1] == "1"
+    assert "--storage" not in args and not any("$(" in arg for arg in args)
     storage = env_of(spec["containers"][0])["OPTUNA_STORAGE"]
     assert storage["valueFrom"]["secretKeyRef"] == {"name": "airparadis-optuna", "key": "url"}
     # The workers never start before the study exists.
@@ -357,9 +371,13 @@ def test_tuning_is_a_study_creator_then_indexed_workers(renderer: Renderer) -> N
 
 
 def test_in_chart_optuna_storage_uses_the_postgres_secret(renderer: Renderer) -> None:
-    docs = renderer.docs(extra=("--set", "tuning.enabled=true"))
+    docs = renderer.docs(
+        extra=("--set", "tuning.enabled=true", "--set", "jobs.data.existingClaim=data")
+    )
     job = next(d for d in docs if d["kind"] == "Job" and d["spec"].get("completionMode"))
-    env = env_of(pod_spec(job)["containers"][0])
+    container = pod_spec(job)["containers"][0]
+    assert not any("OPTUNA" in arg or "postgresql" in arg for arg in container["args"])
+    env = env_of(container)
     assert env["OPTUNA_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "airparadis-postgresql"
     assert env["OPTUNA_STORAGE"]["value"] == (
         "postgresql+psycopg://airparadis:$(OPTUNA_DB_PASSWORD)@airparadis-postgresql:5432/optuna"

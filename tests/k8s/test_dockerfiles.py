@@ -60,7 +60,8 @@ def test_multi_stage_with_pinned_bases(dockerfile: tuple[str, str, list[tuple[st
         _resolve(rest.split()[0], global_args) for word, rest in instructions if word == "FROM"
     ]
     assert len(froms) >= 2, f"{path} is not multi-stage"
-    for image in froms:
+    # An empty stage of optional wheels, bind-mounted in the build, is no base image.
+    for image in [image for image in froms if image != "scratch"]:
         pinned = "@sha256:" in image or re.search(r":\d+\.\d+\.\d+[\w.-]*$", image)
         assert pinned, f"{path}: base image {image} is not pinned to a full version or digest"
         assert image.startswith("python:3.11"), f"{path}: {image} is not Python 3.11"
@@ -149,7 +150,68 @@ def _serving_closure() -> set[str]:
 def test_serving_closure_is_computed() -> None:
     """Guard for the test above: the walk really follows the dependency graph."""
     closure = _serving_closure()
-    assert {"kserve", "mlflow", "fastapi", "numpy"} <= closure
+    assert {"kserve", "mlflow-skinny", "fastapi", "numpy"} <= closure
+
+
+def test_serving_takes_mlflow_client_not_server() -> None:
+    """The predictor reads the registry; the full MLflow (server, UI, SQL store) is training's."""
+    assert "mlflow" not in _serving_closure()
+    training = PYPROJECT["project"]["optional-dependencies"]["training"]
+    assert any(Requirement(r).name == "mlflow" for r in training)
+
+
+SOURCE_PACKAGES = {"airparadis", "model_server", "training_jobs", "dashboard"}
+IMAGE_PACKAGES = {
+    "model_server/Dockerfile": {"airparadis", "model_server"},
+    "training_jobs/Dockerfile": {"airparadis", "model_server", "training_jobs"},
+    "dashboard/Dockerfile": {"airparadis", "dashboard"},
+}
+
+
+def test_each_image_copies_only_the_code_it_imports(
+    dockerfile: tuple[str, str, list[tuple[str, str]]],
+) -> None:
+    path, _, instructions = dockerfile
+    copied = {
+        rest.split()[0].rstrip("/")
+        for word, rest in instructions
+        if word == "COPY" and not rest.startswith("--from")
+    }
+    assert copied & SOURCE_PACKAGES == IMAGE_PACKAGES[path], f"{path} copies {copied}"
+    runs = " ".join(rest for word, rest in instructions if word == "RUN")
+    # The import checks run outside /src, where the installed package (with its compiled
+    # extension) is what imports, not the copied source.
+    assert 'python -P -c "import ' in runs, path
+
+
+def test_build_inputs_of_the_machine_are_never_baked_in(
+    dockerfile: tuple[str, str, list[tuple[str, str]]],
+) -> None:
+    """No `# syntax=` (BuildKit would fetch a frontend from a registry); pip's CA bundle and
+    extra constraints come as build secrets, wheels as a bind mount: none of them is COPYed."""
+    path, _, instructions = dockerfile
+    text = (REPO_ROOT / path).read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE), path
+    copies = " ".join(rest for word, rest in instructions if word in {"COPY", "ADD"})
+    assert not re.search(r"\.crt|\.pem|\.whl|constraints\.txt /|/etc/ssl|/opt/wheels", copies)
+    pip_runs = [rest for word, rest in instructions if word == "RUN" and "pip install" in rest]
+    for run in pip_runs:
+        assert "--mount=type=secret,id=cacert" in run, f"{path}: pip without the CA secret"
+        assert "PIP_CERT=/run/secrets/cacert" in run and "[ -s /run/secrets/cacert ]" in run
+    env = " ".join(rest for word, rest in instructions if word in {"ENV", "ARG"})
+    assert "PIP_CERT" not in env and "/run/secrets" not in env, path
+
+
+def test_training_wheels_are_mounted_not_copied() -> None:
+    _, _, instructions = next(
+        (p, e, _instructions((REPO_ROOT / p).read_text(encoding="utf-8")))
+        for p, e in DOCKERFILES.items()
+        if e == "training"
+    )
+    install = next(r for w, r in instructions if w == "RUN" and "-r requirements.txt" in r)
+    assert "--mount=type=bind,from=wheels,target=/wheels" in install
+    assert "--find-links /wheels" in install
+    assert "id=pipconstraints" in install
 
 
 def test_training_image_takes_torch_from_the_cpu_index() -> None:

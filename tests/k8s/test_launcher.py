@@ -86,10 +86,14 @@ def test_same_security_context_and_labels_as_the_chart_jobs(
     renderer: Renderer, settings: LauncherSettings
 ) -> None:
     chart_job = next(
-        d for d in renderer.docs(extra=("--set", "training.enabled=true")) if d["kind"] == "Job"
+        d
+        for d in renderer.docs(
+            extra=("--set", "training.enabled=true", "--set", "jobs.data.existingClaim=data")
+        )
+        if d["kind"] == "Job" and d["metadata"]["labels"]["app.kubernetes.io/component"] == "train"
     )
     chart_pod = pod_spec(chart_job)
-    doc = _manifest(build_job(["train"], settings))
+    doc = _manifest(build_job(["train"], settings.model_copy(update={"data_claim": "data"})))
     pod = doc["spec"]["template"]["spec"]
     assert pod["securityContext"] == chart_pod["securityContext"]
     assert pod["containers"][0]["securityContext"] == chart_pod["containers"][0]["securityContext"]

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from .conftest import CHART, REPO_ROOT
+from .conftest import CHART, REPO_ROOT, Tools, parse_docs
 
 SKAFFOLD = yaml.safe_load((REPO_ROOT / "skaffold.yaml").read_text(encoding="utf-8"))
 IMAGES = {"airparadis-model-server", "airparadis-training", "airparadis-dashboard"}
@@ -68,3 +68,26 @@ def test_deploys_the_chart_with_existing_values(name: str, section: dict[str, An
     for image in IMAGES:
         token = image.replace("-", "_")
         assert f"{{{{.IMAGE_REPO_{token}}}}}" in templates.values(), (name, image)
+
+
+@pytest.mark.parametrize(("name", "section"), _sections(), ids=[n for n, _ in _sections()])
+def test_each_profile_deploys_an_inferenceservice_kserve_admits(
+    tools: Tools, name: str, section: dict[str, Any]
+) -> None:
+    """`skaffold -p <profile>` renders the chart with these values files and values: KServe's
+    webhook (tests/k8s/kserve_rules.py) must admit the result, on install and on upgrade."""
+    from . import kserve_rules
+
+    (release,) = section["deploy"]["helm"]["releases"]
+    args = ["template", release["name"], str(REPO_ROOT / release["chartPath"])]
+    for path in release.get("valuesFiles", []):
+        args += ["-f", str(REPO_ROOT / path)]
+    for key, value in release.get("setValues", {}).items():
+        args += ["--set", f"{key}={value}"]
+    for key, template in release.get("setValueTemplates", {}).items():
+        # What skaffold puts there: the built image's repository and tag.
+        args += ["--set", f"{key}={'airparadis-built' if 'REPO' in template else 'abc123'}"]
+    docs = parse_docs(tools.run("helm", *args).stdout)
+    (isvc,) = [d for d in docs if d["kind"] == "InferenceService"]
+    kserve_rules.validate_create(isvc)
+    kserve_rules.validate_update(kserve_rules.status_mode(isvc), isvc)

@@ -35,6 +35,8 @@ def test_actions_are_pinned_to_commit_shas(path: Path) -> None:
     uses = USES.findall(path.read_text(encoding="utf-8"))
     assert uses
     for ref, comment in uses:
+        if ref.startswith(("$/", "./")):
+            continue  # this repository's own workflow, at this very commit
         assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", ref), (
             f"{ref} is not pinned"
         )
@@ -47,6 +49,9 @@ def test_least_privilege_timeouts_and_concurrency(path: Path) -> None:
     assert data["permissions"] == {"contents": "read"}
     assert "group" in data["concurrency"]
     for name, job in data["jobs"].items():
+        if "uses" in job:  # a reusable workflow: its own jobs carry the limits
+            assert job["uses"].startswith("$/.github/workflows/"), name
+            continue
         assert isinstance(job.get("timeout-minutes"), int), f"{name} has no timeout-minutes"
         for scope, level in job.get("permissions", {}).items():
             assert (scope, level) in {("contents", "read"), ("id-token", "write")}, (name, scope)
@@ -75,7 +80,7 @@ def test_deploy_uses_oidc_and_a_protected_environment() -> None:
     helm = jobs["helm"]
     assert helm["environment"] == "production"
     assert helm["needs"] == "images"
-    for job in jobs.values():
+    for job in (j for j in jobs.values() if "uses" not in j):
         assert job["permissions"]["id-token"] == "write"
         steps = " ".join(str(s.get("uses", "")) + str(s.get("run", "")) for s in job["steps"])
         assert "azure/login@" in steps
@@ -118,3 +123,35 @@ def test_zizmor_finds_nothing() -> None:
         cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_is_gated_on_ci_and_deploys_by_digest() -> None:
+    data = _load(WORKFLOWS / "deploy.yml")
+    jobs = data["jobs"]
+    # CI runs on the very commit first, as a reusable workflow; images wait for it.
+    assert jobs["ci"]["uses"] == "$/.github/workflows/ci.yml"  # GitHub's self-repository form
+    assert "workflow_call" in _load(WORKFLOWS / "ci.yml")["on"]
+    assert jobs["images"]["needs"] == "ci"
+    # Each image's digest, from the step that pushed it, goes to the chart.
+    outputs = jobs["images"]["outputs"]
+    steps = {s.get("id"): s for s in jobs["images"]["steps"]}
+    for image in ("model-server", "training", "dashboard"):
+        assert outputs[image] == f"${{{{ steps.{image}.outputs.digest }}}}"
+        assert steps[image]["with"]["push"] is True
+    helm_step = next(s for s in jobs["helm"]["steps"] if "helm upgrade" in str(s.get("run")))
+    for value in ("modelServer.image.digest", "jobs.image.digest", "dashboard.image.digest"):
+        assert f"--set-string {value}=" in helm_step["run"]
+    for name in ("MODEL_SERVER_DIGEST", "TRAINING_DIGEST", "DASHBOARD_DIGEST"):
+        assert helm_step["env"][name].startswith("${{ needs.images.outputs.")
+
+
+def test_deploy_waits_for_the_inferenceservice_and_runs_helm_test() -> None:
+    """helm --wait ignores custom resources: the InferenceService's Ready condition is waited
+    for explicitly, after the upgrade, with a rollback when it never comes."""
+    steps = _load(WORKFLOWS / "deploy.yml")["jobs"]["helm"]["steps"]
+    runs = [str(s.get("run", "")) for s in steps]
+    upgrade = next(i for i, r in enumerate(runs) if "helm upgrade --install" in r)
+    wait = next(i for i, r in enumerate(runs) if "kubectl" in r and "wait" in r)
+    assert wait > upgrade
+    assert "--for=condition=Ready" in runs[wait] and "inferenceservice/airparadis" in runs[wait]
+    assert "helm rollback" in runs[wait] and "helm test airparadis" in runs[wait]

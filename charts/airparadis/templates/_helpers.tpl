@@ -98,9 +98,39 @@ http://{{ include "airparadis.mlflowName" . }}:{{ .Values.mlflow.port }}
 {{- default (printf "models:/%s@%s" .Values.platform.modelName .Values.platform.championAlias) .Values.modelServer.modelUri }}
 {{- end }}
 
-{{/* True ("true") when the cluster serves the KServe API and the predictor is enabled. */}}
+{{/*
+True ("true") when the predictor is enabled. An explicit value, never API discovery: an offline
+render must not drop the InferenceService, nor a discovery hiccup during an upgrade delete it.
+*/}}
 {{- define "airparadis.kserveEnabled" -}}
-{{- if and .Values.modelServer.enabled (.Capabilities.APIVersions.Has "serving.kserve.io/v1beta1") }}true{{ end }}
+{{- if .Values.modelServer.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+KServe deployment mode under its current name (KServe >= 0.16): "Knative" or "Standard".
+The legacy names are mapped: KServe's webhook compares the annotation with the normalised mode
+in the status, so "Serverless" would make every upgrade fail with "cannot be changed".
+*/}}
+{{- define "airparadis.deploymentMode" -}}
+{{- $mode := .Values.modelServer.deploymentMode }}
+{{- get (dict "Serverless" "Knative" "RawDeployment" "Standard") $mode | default $mode }}
+{{- end }}
+
+{{/* True ("true") in Knative mode. */}}
+{{- define "airparadis.knative" -}}
+{{- if eq (include "airparadis.deploymentMode" .) "Knative" }}true{{ end }}
+{{- end }}
+
+{{/*
+Port where Prometheus finds the predictor's metrics, as KServe's pod mutator arranges it: the
+queue-proxy's aggregation port (9088, named aggr-metric) in Knative mode, the server itself
+(8080, named http) in Standard mode, where there is no queue-proxy.
+*/}}
+{{- define "airparadis.metricsPort" -}}
+{{- if include "airparadis.knative" . }}9088{{ else }}8080{{ end }}
+{{- end }}
+{{- define "airparadis.metricsPortName" -}}
+{{- if include "airparadis.knative" . }}aggr-metric{{ else }}http{{ end }}
 {{- end }}
 
 {{/* Project image reference. Call with (dict "root" $ "image" .Values.modelServer.image). */}}
@@ -137,6 +167,76 @@ imagePullSecrets:
 {{/* Name and key of the PostgreSQL password Secret. */}}
 {{- define "airparadis.postgresqlSecretName" -}}
 {{- default (include "airparadis.postgresqlName" .) .Values.postgresql.auth.existingSecret }}
+{{- end }}
+
+{{/* Secret of the feedback user's password (in-chart PostgreSQL). */}}
+{{- define "airparadis.feedbackDbSecretName" -}}
+{{- default (printf "%s-feedback-db" (include "airparadis.fullname" .)) .Values.feedbackDb.passwordSecret }}
+{{- end }}
+
+{{/* Secret of the dashboard's API key. */}}
+{{- define "airparadis.dashboardApiKeySecretName" -}}
+{{- default (printf "%s-dashboard-api-key" (include "airparadis.fullname" .)) .Values.dashboard.apiKey.existingSecret }}
+{{- end }}
+
+{{/*
+A Secret the chart generates when values name none. Call with
+(dict "root" $ "name" "..." "key" "..." "component" "..."). The value is random on first
+install and read back from the cluster afterwards (`lookup`), so upgrades keep it; Helm keeps
+the Secret on uninstall, since the database volume it unlocks outlives the release too.
+*/}}
+{{- define "airparadis.generatedSecret" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- $release := dig "metadata" "annotations" "meta.helm.sh/release-name" "" ($existing | default dict) }}
+{{- /* A Secret of that name created by hand (as older versions of this chart asked) is used as
+it is: rendering it would make Helm refuse to take over an object it does not own. */}}
+{{- if or (not $existing) (eq $release .root.Release.Name) }}
+{{- $value := "" }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- $value = index $existing.data .key }}
+{{- else }}
+{{- $value = randAlphaNum 40 | b64enc }}
+{{- end }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "airparadis.labels" (dict "root" .root "component" .component) | nindent 4 }}
+    airparadis.io/generated: "true"
+  annotations:
+    helm.sh/resource-policy: keep
+type: Opaque
+data:
+  {{ .key }}: {{ $value }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment giving AIRPARADIS_SERVER_FEEDBACK_DB_URL, the feedback store the predictor writes and
+the retraining Jobs read: the same database for all of them. From feedbackDb.existingSecret, else
+the in-chart PostgreSQL with the feedback user of its own (its password from its Secret).
+*/}}
+{{- define "airparadis.feedbackDbEnv" -}}
+{{- $f := .Values.feedbackDb }}
+{{- if $f.existingSecret }}
+- name: AIRPARADIS_SERVER_FEEDBACK_DB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $f.existingSecret }}
+      key: {{ $f.existingSecretKey }}
+{{- else if .Values.postgresql.enabled }}
+- name: FEEDBACK_DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "airparadis.feedbackDbSecretName" . }}
+      key: {{ $f.passwordKey }}
+- name: AIRPARADIS_SERVER_FEEDBACK_DB_URL
+  value: {{ printf "postgresql+psycopg://%s:$(FEEDBACK_DB_PASSWORD)@%s:5432/%s" $f.username (include "airparadis.postgresqlName" .) $f.database | quote }}
+{{- else }}
+{{- fail "postgresql.enabled=false needs feedbackDb.existingSecret (a Secret holding the feedback database URL)" }}
+{{- end }}
 {{- end }}
 
 {{/* Environment shared by every project container (predictor, dashboard, jobs). */}}
@@ -314,4 +414,45 @@ activeDeadlineSeconds: {{ .Values.jobs.activeDeadlineSeconds }}
 {{/* Name of a one-shot Job: a new Job per Helm revision, since a Job's pod template cannot change. */}}
 {{- define "airparadis.jobName" -}}
 {{- printf "%s-%s-r%d" (include "airparadis.fullname" .root) .name (int .root.Release.Revision) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+psql script creating the feedback database and its user (idempotent). Names and password come
+from the environment (\getenv: FEEDBACK_DB_USER, FEEDBACK_DB_PASSWORD, FEEDBACK_DB_NAME,
+MLFLOW_DB_NAME, OPTUNA_DB_NAME), never from arguments.
+*/}}
+{{- define "airparadis.feedbackDbSql" -}}
+\set ON_ERROR_STOP on
+\getenv feedback_user FEEDBACK_DB_USER
+\getenv feedback_password FEEDBACK_DB_PASSWORD
+\getenv feedback_db FEEDBACK_DB_NAME
+\getenv mlflow_db MLFLOW_DB_NAME
+\getenv optuna_db OPTUNA_DB_NAME
+SELECT format('CREATE ROLE %I', :'feedback_user')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'feedback_user') \gexec
+ALTER ROLE :"feedback_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD :'feedback_password';
+SELECT format('CREATE DATABASE %I OWNER %I', :'feedback_db', :'feedback_user')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'feedback_db') \gexec
+ALTER DATABASE :"feedback_db" OWNER TO :"feedback_user";
+REVOKE ALL ON DATABASE :"feedback_db" FROM PUBLIC;
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)
+  FROM pg_database WHERE datname IN (:'mlflow_db', :'optuna_db') \gexec
+{{- end }}
+
+{{/* Environment of the feedback script, but the administrator's connection. */}}
+{{- define "airparadis.feedbackDbSqlEnv" -}}
+- name: FEEDBACK_DB_USER
+  value: {{ .Values.feedbackDb.username | quote }}
+- name: FEEDBACK_DB_NAME
+  value: {{ .Values.feedbackDb.database | quote }}
+- name: FEEDBACK_DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "airparadis.feedbackDbSecretName" . }}
+      key: {{ .Values.feedbackDb.passwordKey }}
+- name: MLFLOW_DB_NAME
+  value: {{ .Values.postgresql.auth.database | quote }}
+- name: OPTUNA_DB_NAME
+  value: {{ .Values.postgresql.auth.optunaDatabase | quote }}
 {{- end }}
