@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -242,24 +243,95 @@ def retrain(
     ),
     on_k8s: OnK8sOption = False,
     dry_run: DryRunOption = False,
+    tune_trials: Annotated[
+        int, typer.Option(min=0, help="Optuna trials choosing the feedback weight (0: grid).")
+    ] = 0,
 ) -> None:
     """Export feedback, add it to the training data, train, and let the gate decide."""
     if on_k8s or dry_run:
-        _launch(["retrain", "--family", family], dry_run)
+        extra = ["--tune-trials", str(tune_trials)] if tune_trials else []
+        _launch(["retrain", "--family", family, *extra], dry_run)
         return
     from airparadis.bundle import BundleError
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError
     from training_jobs.retrain import retrain as run_retrain
     from training_jobs.settings import TrainingSettings
+    from training_jobs.train import TrainResult
 
     try:
-        result = run_retrain(family, TrainingSettings(), PlatformSettings(), workdir)
+        result = run_retrain(
+            family, TrainingSettings(), PlatformSettings(), workdir, tune_trials=tune_trials
+        )
     except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
+    if not hasattr(result, "table"):  # the champion's domain head won: no generic refit
+        assert result.calibration is not None
+        typer.echo(f"domain head on the champion, generic model unchanged ({result.reason})")
+        typer.echo(_calibration_summary(result.calibration))
+        if result.gate:
+            typer.echo(result.gate.summary())
+        return
+    assert isinstance(result, TrainResult)
     typer.echo(result.table)
+    if result.feedback_weight is not None:
+        typer.echo(f"feedback weight: {result.feedback_weight:g}")
+    if result.calibration is not None:
+        typer.echo(_calibration_summary(result.calibration))
     if result.gate:
         typer.echo(result.gate.summary())
+
+
+def _calibration_summary(calibration: object) -> str:
+    from airparadis.calibration import Calibration
+
+    assert isinstance(calibration, Calibration)
+    raw, cal = calibration.heldout["raw"], calibration.heldout["calibrated"]
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    return (
+        f"calibration: {calibration.method} slope {calibration.slope:.3f} intercept "
+        f"{calibration.intercept:+.3f} threshold {calibration.threshold:.2f} on "
+        f"{calibration.labels} feedbacks (positive share {calibration.prior:.3f}); "
+        f"cross-validated macro-F1 raw {cell(raw['macro_f1'])} -> calibrated "
+        f"{cell(cal['macro_f1'])}, complaints caught {cell(raw['recall_negative'])} -> "
+        f"{cell(cal['recall_negative'])}, ECE {cell(raw['ece'])} -> {cell(cal['ece'])}"
+    )
+
+
+def calibrate(
+    model_uri: Annotated[
+        str | None, typer.Option(help="models:/name@alias or runs:/... Default: champion.")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
+        ".airparadis/calibrate"
+    ),
+) -> None:
+    """Fit a calibration (logit map + threshold) on labelled feedback; register the
+    calibrated model (same weights) as a new version through the gate."""
+    from mlflow.exceptions import MlflowException
+
+    from airparadis.bundle import BundleError
+    from airparadis.settings import PlatformSettings
+    from training_jobs.data import DataError
+    from training_jobs.retrain import calibrate as run_calibrate
+    from training_jobs.settings import TrainingSettings
+
+    try:
+        result = run_calibrate(TrainingSettings(), PlatformSettings(), workdir, model_uri)
+    except (DataError, ValueError, BundleError, MlflowException, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    if result.calibration is None:
+        typer.echo(f"calibration: {result.reason}")
+        return
+    typer.echo(_calibration_summary(result.calibration))
+    if result.gate:
+        typer.echo(result.gate.summary())
+    if result.registered:
+        r = result.registered
+        typer.echo(f"registered: models:/{r.name}/{r.version} as @{r.alias}")
 
 
 def score(
@@ -289,6 +361,8 @@ def score(
     except (ScoringError, BundleError, FileNotFoundError, MlflowException) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"{report.rows} rows scored in {report.batches} batches -> {output}")
+    if report.unlabelled:
+        typer.echo(f"{report.unlabelled} rows without text left unlabelled (null label)")
 
 
 def compare() -> None:
@@ -327,10 +401,82 @@ def evaluate(
         metrics, report = run_evaluation(model_uri or platform.champion_uri, paths, platform)
     except (DataError, BundleError, FileNotFoundError, MlflowException) as exc:
         raise _fail(str(exc)) from exc
-    metrics["n"] = int(metrics["n"])
-    if as_json:
-        typer.echo(json.dumps(metrics, sort_keys=True))
+    from training_jobs.metrics import json_safe
+
+    output: dict[str, object] = dict(metrics)
+    output["n"] = int(metrics["n"])
+    if as_json:  # strict JSON: an undefined metric (one-class ROC-AUC) is null, with a warning
+        safe = json_safe(output, "evaluate")
+        typer.echo(json.dumps(safe, sort_keys=True, allow_nan=False))
     else:
         typer.echo(report.summary())
         for key in sorted(metrics):
-            typer.echo(f"{key:>20}: {metrics[key]:.4f}")
+            value = metrics[key]
+            typer.echo(f"{key:>20}: {'n/a' if value != value else f'{value:.4f}'}")
+
+
+def replay_feedback(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            help="Labelled CSV/Parquet file or folder (Sentiment140, the airline Parquet, a "
+            "feedback export); repeat for several. Read in file order.",
+        ),
+    ],
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many labelled tweets.")
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Model server URL. Default: AIRPARADIS_TRAIN_REPLAY_SERVER_URL."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="API key, when the server requires one. Default: AIRPARADIS_TRAIN_REPLAY_API_KEY."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Post labelled tweets as user feedback: the server predicts, then gets the verdict.
+
+    Feedback ids come from each tweet and its label, so a rerun stores nothing twice; rows
+    without a binary label (neutral) are skipped and counted.
+    """
+    import logging
+
+    from tqdm import tqdm
+
+    from training_jobs.data import DataError
+    from training_jobs.replay import FeedbackClient, ReplayError, ReplayRefused, check_sources
+    from training_jobs.replay import replay as run_replay
+    from training_jobs.settings import TrainingSettings
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request hides the bar
+    settings = TrainingSettings()
+    key = api_key or (
+        settings.replay_api_key.get_secret_value() if settings.replay_api_key else None
+    )
+    try:
+        files = check_sources(data)
+        client = FeedbackClient(server or settings.replay_server_url, api_key=key)
+    except DataError as exc:
+        raise _fail(str(exc)) from exc
+    except ReplayRefused as exc:
+        raise _fail(str(exc)) from exc
+    except ReplayError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        with tqdm(total=limit, unit="tweet", desc="replay", file=sys.stderr) as bar:
+            summary = run_replay(files, client, limit=limit, progress=bar.update)
+    except ReplayRefused as exc:
+        raise _fail(str(exc)) from exc
+    except DataError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        client.close()
+    typer.echo(json.dumps(summary.as_dict(), sort_keys=True) if as_json else summary.text())
+    if summary.aborted:
+        raise typer.Exit(code=1)

@@ -26,6 +26,13 @@ COLUMNS = (
     ("test_roc_auc", "test ROC-AUC"),
     ("test_f1_negative", "F1 neg"),
     ("test_f1_positive", "F1 pos"),
+    ("test_macro_f1", "test macro-F1"),
+    ("test_balanced_accuracy", "test bal. acc"),
+    ("test_recall_negative", "complaints caught"),
+    ("test_precision_positive", "pos. precision"),
+    ("test_brier", "Brier"),
+    ("test_ece", "ECE"),
+    ("feedback_gate_macro_f1", "feedback macro-F1"),
     ("eval_accuracy", "eval accuracy"),
     ("eval_roc_auc", "eval ROC-AUC"),
     ("export_test_accuracy_delta", "export Δacc"),
@@ -67,7 +74,7 @@ def latest_runs(experiment: str) -> dict[str, Any]:
 
 
 def _cell(key: str, value: float | None) -> str:
-    if value is None:
+    if value is None or value != value:  # missing, or NaN from an older run
         return "–"
     if key == "bundle_bytes":
         return f"{value / 1e6:.1f}"

@@ -101,7 +101,19 @@ def expand_sources(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def _check_csv_encoding(path: Path) -> None:
+    """Latin-1 decodes any bytes, so a UTF-16 file would only show up as garbled rows."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise DataError(
+            f"{path}: looks UTF-16 encoded (byte-order mark or NUL bytes); "
+            "save it as UTF-8 or ISO-8859-1 CSV"
+        )
+
+
 def _iter_csv(path: Path, report: SourceReport) -> Iterator[tuple[str, int]]:
+    _check_csv_encoding(path)
     with path.open(encoding=CSV_ENCODING, newline="") as handle:
         reader = csv.reader(handle)
         while True:
@@ -147,19 +159,25 @@ def _parquet_label(value: object) -> int | str | None:
 
 
 def _iter_parquet(path: Path, report: SourceReport) -> Iterator[tuple[str, int]]:
-    schema = pq.read_schema(path)
-    label_column = (
-        "target" if "target" in schema.names else "label" if "label" in schema.names else None
-    )
-    if label_column is None or "text" not in schema.names:
-        raise DataError(f"{path}: Parquet needs a 'text' column and a 'target' or 'label' column")
-    table = pq.read_table(path, columns=[label_column, "text"])
-    for index, (value, text) in enumerate(
-        zip(table.column(label_column).to_pylist(), table.column("text").to_pylist(), strict=True)
-    ):
+    try:
+        schema = pq.read_schema(path)
+        label_columns = [c for c in ("target", "label") if c in schema.names]
+        if not label_columns or "text" not in schema.names:
+            raise DataError(
+                f"{path}: Parquet needs a 'text' column and a 'target' or 'label' column"
+            )
+        table = pq.read_table(path, columns=[*label_columns, "text"])
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+    targets = table.column(label_columns[0]).to_pylist()
+    # A null target with a 'label' beside it (the airline file: neutral rows have no target)
+    # takes the label's meaning.
+    names = table.column("label").to_pylist() if len(label_columns) == 2 else [None] * len(targets)
+    texts = table.column("text").to_pylist()
+    for index, (target, name, text) in enumerate(zip(targets, names, texts, strict=True)):
         report.rows += 1
         where = f"row {index}"
-        label = _parquet_label(value)
+        label = _parquet_label(name if target is None and name is not None else target)
         if label is None:
             report.neutral += 1
             continue
@@ -173,10 +191,16 @@ def _iter_parquet(path: Path, report: SourceReport) -> Iterator[tuple[str, int]]
         yield text, label
 
 
+def iter_source(path: Path, report: SourceReport) -> Iterator[tuple[str, int]]:
+    """(text, label) rows of one CSV or Parquet source in file order, counting into `report`
+    as it goes: stopping early leaves the counts of the rows read so far."""
+    reader = _iter_csv if path.suffix.lower() == ".csv" else _iter_parquet
+    return reader(path, report)
+
+
 def read_source(path: Path) -> tuple[pd.DataFrame, SourceReport]:
     report = SourceReport(path=str(path))
-    reader = _iter_csv if path.suffix.lower() == ".csv" else _iter_parquet
-    rows = list(reader(path, report))
+    rows = list(iter_source(path, report))
     frame = pd.DataFrame(rows, columns=["text", "label"])
     frame["label"] = frame["label"].astype("int8")
     return frame, report
@@ -184,7 +208,7 @@ def read_source(path: Path) -> tuple[pd.DataFrame, SourceReport]:
 
 def _cache_key(path: Path) -> str:
     stat = path.stat()
-    raw = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v1"
+    raw = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v2"
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
@@ -194,7 +218,11 @@ def read_source_cached(path: Path, cache_dir: Path | None) -> tuple[pd.DataFrame
         return read_source(path)
     cached = cache_dir / f"{path.stem}-{_cache_key(path)}.parquet"
     if cached.is_file():
-        table = pq.read_table(cached)
+        try:
+            table = pq.read_table(cached)
+        except (pa.ArrowException, OSError) as exc:
+            logger.warning("ignoring the unreadable cache %s: %s", cached, exc)
+            return read_source(path)
         meta = table.schema.metadata or {}
         report = SourceReport(path=str(path))
         for key in ("rows", "kept", "neutral", "malformed"):
@@ -202,15 +230,18 @@ def read_source_cached(path: Path, cache_dir: Path | None) -> tuple[pd.DataFrame
         report.errors = [e for e in meta.get(b"errors", b"").decode().split("\n") if e]
         return table.to_pandas(), report
     frame, report = read_source(path)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = {k: str(getattr(report, k)) for k in ("rows", "kept", "neutral", "malformed")}
     meta["errors"] = "\n".join(report.errors)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     # One scratch name per process: parallel tuning workers may fill the same cache at once.
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(cached)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, tmp)
+        tmp.replace(cached)
+    except OSError as exc:
+        raise DataError(f"cannot write the data cache in {cache_dir}: {exc}") from exc
     return frame, report
 
 
@@ -229,5 +260,18 @@ def load_sources(
     combined = combined.drop_duplicates(subset=["text", "label"], ignore_index=True)
     report.duplicates = before - len(combined)
     if combined.empty:
-        raise DataError("no usable labelled rows in " + ", ".join(s.path for s in report.sources))
+        raise DataError(
+            "no usable labelled rows in " + "; ".join(_why_unusable(s) for s in report.sources)
+        )
     return combined, report
+
+
+def _why_unusable(source: SourceReport) -> str:
+    """What a source held instead of labelled rows, with its first rejection reasons."""
+    if source.rows == 0:
+        return f"{source.path} (it holds no rows)"
+    reasons = ", ".join(source.errors[:3])
+    return (
+        f"{source.path} ({source.rows} rows: {source.neutral} neutral, {source.malformed} "
+        f"malformed" + (f"; first: {reasons}" if reasons else "") + ")"
+    )

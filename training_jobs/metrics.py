@@ -1,40 +1,32 @@
-"""The metrics table every family reports on the same split."""
+"""The metrics table every family reports on the same split (metrics live in core:
+`airparadis.metrics`, shared with calibration, serving and the dashboard)."""
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+import math
 
 from airparadis import LABELS
+from airparadis.metrics import binary_metrics, finite_metrics, json_safe
+
+__all__ = ["binary_metrics", "finite_metrics", "json_safe", "metrics_table"]
+
+DOMAIN_COLUMNS = (
+    ("macro_f1", "macro-F1"),
+    ("balanced_accuracy", "balanced acc"),
+    ("recall_negative", "complaints caught"),
+    ("precision_positive", "positive precision"),
+    ("brier", "Brier"),
+    ("ece", "ECE"),
+)
 
 
-def binary_metrics(
-    y_true: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5
-) -> dict[str, float]:
-    """Accuracy, ROC-AUC and per-class precision/recall/F1 (keys like ``f1_negative``)."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    p_positive = np.asarray(p_positive, dtype=np.float64)
-    y_pred = (p_positive >= threshold).astype(np.int64)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=[0, 1], zero_division=0
-    )
-    metrics: dict[str, float] = {
-        "n": float(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "roc_auc": float(roc_auc_score(y_true, p_positive))
-        if len(np.unique(y_true)) == 2
-        else float("nan"),
-    }
-    for index, label in enumerate(LABELS):
-        metrics[f"precision_{label}"] = float(precision[index])
-        metrics[f"recall_{label}"] = float(recall[index])
-        metrics[f"f1_{label}"] = float(f1[index])
-        metrics[f"support_{label}"] = float(support[index])
-    return metrics
+def _cell(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.4f}"
 
 
 def metrics_table(by_split: dict[str, dict[str, float]]) -> str:
-    """Markdown table: one row per class and split, as the seed reported it."""
+    """Markdown tables: one row per class and split, as the seed reported it, then the
+    summary metrics (accuracy, ROC-AUC) and the imbalance- and calibration-aware ones."""
     lines = [
         "| split | class | precision | recall | f1 | support |",
         "|---|---|---|---|---|---|",
@@ -47,5 +39,15 @@ def metrics_table(by_split: dict[str, dict[str, float]]) -> str:
             )
     lines += ["", "| split | n | accuracy | ROC-AUC |", "|---|---|---|---|"]
     for split, m in by_split.items():
-        lines.append(f"| {split} | {int(m['n'])} | {m['accuracy']:.4f} | {m['roc_auc']:.4f} |")
+        lines.append(
+            f"| {split} | {int(m['n'])} | {_cell(m['accuracy'])} | {_cell(m['roc_auc'])} |"
+        )
+    lines += [
+        "",
+        "| split | " + " | ".join(title for _, title in DOMAIN_COLUMNS) + " |",
+        "|---|" + "---|" * len(DOMAIN_COLUMNS),
+    ]
+    for split, m in by_split.items():
+        cells = " | ".join(_cell(m.get(key, float("nan"))) for key, _ in DOMAIN_COLUMNS)
+        lines.append(f"| {split} | {cells} |")
     return "\n".join(lines) + "\n"

@@ -1,32 +1,66 @@
-"""`airparadis retrain`: turn stored feedback into examples, train, and let the gate decide.
+"""`airparadis retrain` and `airparadis calibrate`: turn stored feedback into a better model
+for the domain it comes from, and let the gate decide.
 
 Rule for feedback: a confirmed prediction keeps its label; a corrected one takes the label the
 user chose (for a bare "wrong", the other class). Several verdicts on the same tweet are
 resolved by majority; a tie is a contradiction and the tweet is left out.
+
+Feedback is then ordered by time (a tweet counts at its latest verdict) and split: the latest
+share is kept aside for the gate, which nothing is fitted on; `retrain` trains on the earlier
+part with a weight chosen (with the calibration) on the slice just before the gate's, and
+`calibrate` fits a calibrator for the champion's unchanged weights on all of it.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
 from airparadis import LABELS
+from airparadis.bundle import BundleError, find_bundle, load_bundle, read_info
+from airparadis.calibration import (
+    Calibration,
+    CalibrationError,
+    fit_calibration,
+    raw_proba,
+    raw_threshold,
+    save_calibration,
+)
 from airparadis.settings import PlatformSettings
+from airparadis.tracking import configure_tracking, download_model
 from model_server.export import export_feedback
 from model_server.settings import ServerSettings
+from training_jobs.gate import GateDecision
+from training_jobs.metrics import binary_metrics, finite_metrics
+from training_jobs.registry import RegisteredModel, log_bundle
 from training_jobs.settings import TrainingSettings
-from training_jobs.train import TrainResult, train
+from training_jobs.train import (
+    DomainFeedback,
+    TrainResult,
+    gate_and_register,
+    log_calibration,
+    prepare_split,
+    train,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]:
-    """(text, label) examples from feedback rows, and how many tweets were contradictory."""
+    """(text, label, created_at) examples in time order, and how many tweets contradicted.
+
+    A tweet's time is that of its latest verdict; rows without a time keep their order.
+    """
     votes: dict[str, Counter[int]] = {}
-    for row in rows:
+    latest: dict[str, object] = {}
+    for position, row in enumerate(rows):
         predicted = LABELS.index(str(row["predicted_label"]))
         if row.get("correct_label"):
             label = LABELS.index(str(row["correct_label"]))
@@ -34,7 +68,10 @@ def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]
             label = predicted
         else:
             label = 1 - predicted
-        votes.setdefault(str(row["tweet"]), Counter())[label] += 1
+        tweet = str(row["tweet"])
+        votes.setdefault(tweet, Counter())[label] += 1
+        latest.pop(tweet, None)  # re-inserted: dict order follows the latest verdict
+        latest[tweet] = row.get("created_at") or position
     examples, contradictions = [], 0
     for text, counter in votes.items():
         (label, top), *rest = counter.most_common()
@@ -44,30 +81,180 @@ def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]
         examples.append((text, label))
     frame = pd.DataFrame(examples, columns=["text", "label"])
     frame["label"] = frame["label"].astype("int8")
-    return frame, contradictions
+    order = {tweet: rank for rank, tweet in enumerate(latest)}
+    times = [latest[t] for t in frame["text"]]
+    if times and all(isinstance(t, datetime | str) for t in times):
+        frame["created_at"] = pd.to_datetime(pd.Series(times, dtype=object), utc=True)
+    frame["_rank"] = [order[t] for t in frame["text"]]
+    sort_by = ["created_at", "_rank"] if "created_at" in frame.columns else ["_rank"]
+    frame = frame.sort_values(sort_by, kind="stable").drop(columns="_rank")
+    return frame.reset_index(drop=True), contradictions
+
+
+def split_feedback(
+    examples: pd.DataFrame, settings: TrainingSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(earlier, gate): the latest `feedback_gate_share` of time-ordered examples is the
+    gate's, when that is at least `feedback_gate_min` tweets; else there is no gate slice."""
+    size = int(len(examples) * settings.feedback_gate_share)
+    if size < settings.feedback_gate_min:
+        return examples, examples.iloc[0:0]
+    return examples.iloc[:-size], examples.iloc[-size:]
+
+
+def load_feedback(workdir: Path) -> tuple[pd.DataFrame, int, int]:
+    """(time-ordered examples, feedback rows, contradictory tweets) from the feedback store."""
+    path, count = export_feedback(ServerSettings(), PlatformSettings(), workdir)
+    examples, contradictions = feedback_examples(pd.read_parquet(path).to_dict("records"))
+    return examples, count, contradictions
+
+
+def domain_feedback(examples: pd.DataFrame, settings: TrainingSettings) -> DomainFeedback:
+    """Split time-ordered examples into fit / select / gate slices (see `DomainFeedback`)."""
+    earlier, gate = split_feedback(examples, settings)
+    select_size = int(len(earlier) * settings.feedback_select_share)
+    weights = (
+        (float(settings.feedback_weight),)
+        if settings.feedback_weight is not None
+        else tuple(settings.feedback_weight_grid)
+    )
+    if select_size < settings.calibration_min_labels and len(weights) > 1:
+        # Too few to choose on: the middle candidate, and every label trains.
+        return DomainFeedback(earlier, earlier.iloc[0:0], gate, (weights[len(weights) // 2],))
+    if select_size < settings.calibration_min_labels:
+        return DomainFeedback(earlier, earlier.iloc[0:0], gate, weights)
+    return DomainFeedback(earlier.iloc[:-select_size], earlier.iloc[-select_size:], gate, weights)
 
 
 def retrain(
-    family: str, settings: TrainingSettings, platform: PlatformSettings, workdir: Path
-) -> TrainResult:
-    path, count = export_feedback(ServerSettings(), platform, workdir)
-    rows = pd.read_parquet(path).to_dict("records")
-    examples, contradictions = feedback_examples(rows)
+    family: str,
+    settings: TrainingSettings,
+    platform: PlatformSettings,
+    workdir: Path,
+    tune_trials: int = 0,
+) -> TrainResult | CalibrateResult:
+    """Learn the domain from feedback, and let the gate decide.
+
+    First the champion (of this family) gets a domain head fitted on the feedback alone: when
+    cross-validation prefers it to the plain maps of the logit, it is registered as is and the
+    generic model is not refitted (seconds instead of minutes; generic ranking untouched),
+    unless `retrain_refit_generic`. Otherwise the generic data plus weighted feedback are
+    trained on; with `tune_trials`, Optuna picks the weight (on the `select` slice)."""
+    if not settings.retrain_refit_generic:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            head = calibrate(settings, platform, workdir, only_head_for=family)
+        except (MlflowException, BundleError) as exc:  # no champion to put a head on
+            head = CalibrateResult(None, str(exc))
+        if head.calibration is not None:
+            return head
+        logger.info("domain head not registered (%s): refitting the generic model", head.reason)
+    examples, count, contradictions = load_feedback(workdir)
     if settings.feedback_cap is not None:
         examples = examples.tail(settings.feedback_cap)
+    domain = domain_feedback(examples, settings)
+    if tune_trials > 0 and len(domain.select) and len(domain.fit):
+        from training_jobs.tune import tune_feedback_weight
+
+        weight = tune_feedback_weight(family, settings, platform, domain, tune_trials)
+        domain = DomainFeedback(domain.fit, domain.select, domain.gate, (weight,))
     logger.info(
-        "%d feedback rows -> %d examples (%d contradictory tweets left out), weight %d",
-        count, len(examples), contradictions, settings.feedback_weight,
+        "%d feedback rows -> %d examples (%d contradictory tweets left out): %d trained on, "
+        "%d choose the weight (%s) and calibrate, %d kept for the gate",
+        count, len(examples), contradictions, len(domain.fit), len(domain.select),
+        ",".join(f"{w:g}" for w in domain.weights), len(domain.gate),
     )  # fmt: skip
-    extra = pd.concat([examples] * settings.feedback_weight, ignore_index=True)
     return train(
         family,
         settings,
         platform,
-        extra_train=extra,
+        domain=domain,
         extra_metrics={
             "feedback.rows": count,
             "feedback.examples": len(examples),
             "feedback.contradictions": contradictions,
+            "feedback.fit": len(domain.fit),
+            "feedback.select": len(domain.select),
+            "feedback.gate": len(domain.gate),
         },
     )
+
+
+@dataclass(frozen=True)
+class CalibrateResult:
+    calibration: Calibration | None
+    reason: str
+    run_id: str | None = None
+    registered: RegisteredModel | None = None
+    gate: GateDecision | None = None
+
+
+def calibrate(
+    settings: TrainingSettings,
+    platform: PlatformSettings,
+    workdir: Path,
+    model_uri: str | None = None,
+    only_head_for: str | None = None,
+) -> CalibrateResult:
+    """Fit a calibration for a registered model (default: the champion) on feedback and
+    register it (same weights, new ``bundle.json`` and head file) as a new version through
+    the gate. With `only_head_for` (a family), register only when the model is of that family
+    and a domain head wins (the fast path of `retrain`)."""
+    configure_tracking(platform)
+    examples, count, contradictions = load_feedback(workdir)
+    fitting, gate = split_feedback(examples, settings)
+    uri = model_uri or platform.champion_uri
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = find_bundle(download_model(uri, Path(tmp) / "download"))
+        model = load_bundle(bundle_dir)
+        if only_head_for is not None and model.info.family != only_head_for:
+            return CalibrateResult(None, f"the champion is {model.info.family}")
+        try:
+            calibration = fit_calibration(
+                raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
+                raw_threshold(model.info), settings.calibration_min_labels,
+                settings.calibration_folds, settings.seed, texts=fitting["text"].tolist(),
+            )  # fmt: skip
+        except CalibrationError as exc:
+            return CalibrateResult(None, f"nothing changes: {exc}")
+        if only_head_for is not None and calibration.method != "domain_head":
+            return CalibrateResult(None, f"cross-validation chose {calibration.method}")
+        info = read_info(bundle_dir)
+        save_calibration(bundle_dir, info, calibration)
+        served = load_bundle(bundle_dir)
+        split, _ = prepare_split(settings, platform)
+        with mlflow.start_run(run_name=f"calibrate-{info.family}") as run:
+            mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
+                             "calibrated_from": uri})  # fmt: skip
+            mlflow.log_metrics(
+                {"feedback.rows": count, "feedback.examples": len(examples),
+                 "feedback.contradictions": contradictions, "feedback.fit": len(fitting),
+                 "feedback.gate": len(gate)}
+            )  # fmt: skip
+            log_calibration(calibration)
+            # The generic criterion reads the raw score, which a head leaves unchanged; the
+            # served ranking on the generic split is logged so a head that damages it shows.
+            test_labels, test_texts = split.test["label"].to_numpy(), split.test["text"].tolist()
+            served_test = binary_metrics(test_labels, served.predict_proba(test_texts),
+                                         served.info.threshold)  # fmt: skip
+            mlflow.log_metrics({f"test_{k}": v for k, v in finite_metrics(served_test).items()})
+            if len(gate):
+                gate_metrics = binary_metrics(
+                    gate["label"].to_numpy(), served.predict_proba(gate["text"].tolist()),
+                    served.info.threshold,
+                )  # fmt: skip
+                mlflow.log_metrics(
+                    {f"feedback_gate_{k}": v for k, v in finite_metrics(gate_metrics).items()}
+                )
+            model_uri_logged = log_bundle(served, bundle_dir)
+            registered, decision = gate_and_register(
+                model_uri_logged, served, split.test, settings, platform,
+                tags={"family": info.family, "format": info.format, "stage": "calibrate",
+                      "data.fingerprint": split.fingerprint},
+                domain_frame=gate if len(gate) else None,
+            )  # fmt: skip
+    return CalibrateResult(
+        calibration, f"calibrated on {len(fitting)} feedbacks", run.info.run_id, registered,
+        decision,
+    )  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
@@ -22,6 +22,7 @@ RnnQuantization = Literal["none", "dynamic", "float16"]
 TransformerMode = Literal["frozen", "finetune"]
 TransformerQuantization = Literal["none", "int8"]
 GateMetric = Literal["accuracy", "roc_auc"]
+DomainMetric = Literal["macro_f1", "balanced_accuracy", "accuracy", "roc_auc"]
 Pruner = Literal["median", "hyperband", "none"]
 
 
@@ -104,12 +105,59 @@ class TrainingSettings(BaseSettings):
         description="Fixed gate evaluation files; empty means the test split of `data`.",
     )
 
-    # Retraining from feedback.
-    feedback_weight: int = Field(
-        default=3, ge=1, le=100, description="Copies of each feedback example in training."
+    gate_domain_metric: DomainMetric = Field(
+        default="macro_f1", description="In-domain score the gate compares on held-out feedback."
+    )
+    gate_domain_margin: float = Field(
+        default=0.0, ge=0, description="A new model must gain more than this in-domain."
+    )
+    gate_generic_max_drop: float = Field(
+        default=0.005,
+        ge=0,
+        description="Largest loss of the generic gate metric (raw score) a domain gain may cost.",
+    )
+
+    # Retraining and calibration from feedback.
+    feedback_weight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Weight of each feedback example in training; unset chooses one from "
+        "`feedback_weight_grid` on held-out feedback.",
+    )
+    feedback_weight_grid: Annotated[list[float], NoDecode] = Field(
+        default=[10.0, 30.0, 100.0],
+        description="Comma-separated candidate weights of feedback examples.",
     )
     feedback_cap: int | None = Field(
         default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
+    )
+    feedback_gate_share: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Latest share of feedback kept aside for the gate (never fitted on).",
+    )
+    feedback_select_share: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="Latest share of the remaining feedback that chooses the weight and fits "
+        "the calibration in `retrain` (never trained on).",
+    )
+    feedback_gate_min: int = Field(
+        default=20, ge=1, description="Fewer feedbacks than this: no in-domain gate slice."
+    )
+    calibration_min_labels: int = Field(
+        default=50,
+        ge=2,
+        description="Fewer labelled feedbacks than this for fitting: calibration changes nothing.",
+    )
+    calibration_folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds.")
+    retrain_refit_generic: bool = Field(
+        default=False,
+        description="`retrain` refits the generic model even when the champion's domain head "
+        "(fitted on feedback alone) wins cross-validation; unset, the head is registered alone.",
     )
 
     # Optuna.
@@ -124,7 +172,22 @@ class TrainingSettings(BaseSettings):
     tune_pruner: Pruner = Field(default="median", description="Pruner of unpromising trials.")
     tune_timeout: float | None = Field(default=None, gt=0, description="Seconds per worker.")
 
+    # Feedback replay (`airparadis feedback replay`).
+    replay_server_url: str = Field(
+        default="http://127.0.0.1:8080", description="Model server the replay posts to."
+    )
+    replay_api_key: SecretStr | None = Field(
+        default=None, description="API key sent as X-API-Key when the server requires one."
+    )
+
     @field_validator("data", "eval_data", "gate_data", mode="before")
     @classmethod
     def _paths(cls, value: object) -> object:
         return _split_paths(value)
+
+    @field_validator("feedback_weight_grid", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(v) for v in value.split(",") if v.strip()]
+        return value

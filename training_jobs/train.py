@@ -20,13 +20,22 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
+from airparadis.calibration import Calibration, CalibrationError, fit_calibration, save_calibration
 from airparadis.drift import build_reference, save_reference
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from training_jobs.data import LoadReport, load_sources
 from training_jobs.families import Family, get_family
-from training_jobs.gate import GateDecision, champion_score, decide, score
-from training_jobs.metrics import binary_metrics, metrics_table
+from training_jobs.gate import (
+    DomainCheck,
+    GateDecision,
+    champion_score,
+    decide,
+    decide_with_domain,
+    generic_score,
+    score,
+)
+from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
 from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
 from training_jobs.settings import TrainingSettings
 from training_jobs.split import Split, split_data, stratified_sample
@@ -37,6 +46,18 @@ PREDICTIONS_ARTIFACT = "predictions/test.parquet"
 
 
 @dataclass(frozen=True)
+class DomainFeedback:
+    """Labelled in-domain feedback, time-ordered and split so nothing is judged on what it
+    was fitted on: `fit` is trained on, `select` chooses the weight and fits the calibration,
+    `gate` (the latest) is only scored by the gate."""
+
+    fit: pd.DataFrame
+    select: pd.DataFrame
+    gate: pd.DataFrame
+    weights: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class TrainResult:
     run_id: str
     metrics: dict[str, dict[str, float]]
@@ -44,6 +65,8 @@ class TrainResult:
     fingerprint: str
     registered: RegisteredModel | None
     gate: GateDecision | None = None
+    feedback_weight: float | None = None
+    calibration: Calibration | None = None
 
 
 def prepare_split(
@@ -109,17 +132,46 @@ def gate_and_register(
     settings: TrainingSettings,
     platform: PlatformSettings,
     tags: dict[str, str],
+    domain_frame: pd.DataFrame | None = None,
 ) -> tuple[RegisteredModel, GateDecision]:
-    """Register a new version, score it and the champion on the gate set, and set the alias."""
+    """Register a new version, score it and the champion on the gate set(s), set the alias.
+
+    With `domain_frame` (the latest feedback) the two-criteria rule applies (see
+    `training_jobs.gate`); otherwise the candidate must beat the champion on the gate set.
+    """
     texts, labels = gate_frame["text"].tolist(), gate_frame["label"].to_numpy()
-    candidate = score(served, texts, labels, settings.gate_metric)
-    champion, champion_version = champion_score(
-        platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint")
-    )
+    domain = None
+    if domain_frame is not None and len(domain_frame):
+        domain = (
+            domain_frame["text"].tolist(), domain_frame["label"].to_numpy(),
+            settings.gate_domain_metric,
+        )  # fmt: skip
+    scorer = generic_score if domain is not None else score
+    candidate = scorer(served, texts, labels, settings.gate_metric)
+    champion, champion_version, champion_domain = champion_score(
+        platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint"),
+        domain=domain, generic_raw=domain is not None,
+    )  # fmt: skip
     version = register_version(model_uri, platform.model_name, tags)
-    decision = decide(
-        candidate, champion, settings.gate_margin, settings.gate_metric, platform, champion_version
-    )
+    if domain is not None:
+        check = DomainCheck(
+            settings.gate_domain_metric, settings.gate_domain_margin,
+            settings.gate_generic_max_drop, len(domain[1]), score(served, *domain),
+            champion_domain,
+        )  # fmt: skip
+        decision = decide_with_domain(
+            candidate, champion, check, settings.gate_metric, platform, champion_version
+        )
+        mlflow.log_metric("gate.domain_candidate_score", check.candidate)
+        if check.champion is not None:
+            mlflow.log_metric("gate.domain_champion_score", check.champion)
+        mlflow.log_params({"gate.domain_metric": check.metric, "gate.domain_rows": check.rows,
+                           "gate.generic_max_drop": check.generic_max_drop})  # fmt: skip
+    else:
+        decision = decide(
+            candidate, champion, settings.gate_margin, settings.gate_metric, platform,
+            champion_version,
+        )  # fmt: skip
     registered = set_alias(platform.model_name, version, decision.alias, model_uri)
     mlflow.log_params(
         {"gate.metric": decision.metric, "gate.margin": decision.margin,
@@ -136,6 +188,99 @@ def gate_and_register(
     return registered, decision
 
 
+def fit_with_feedback(
+    family: Family,
+    fit_frame: pd.DataFrame,
+    validation: pd.DataFrame,
+    domain: DomainFeedback,
+    params: dict[str, Any],
+    seed: int,
+    generic_max_drop: float = 0.005,
+) -> tuple[SentimentClassifier, float, dict[float, float]]:
+    """(model, chosen weight, selection score per weight): one model per candidate weight,
+    kept is the one with the best macro-F1 on the `select` slice (served as it would be:
+    calibrated there, out-of-fold, when the slice is large enough)."""
+    weights = domain.weights
+    fit_weighted = getattr(family, "fit_weighted", None)
+    if fit_weighted is not None:
+        models: list[SentimentClassifier] = fit_weighted(
+            fit_frame, domain.fit, weights, params, seed
+        )
+    else:
+        models = [
+            family.fit(
+                pd.concat([fit_frame, domain.fit.assign(weight=w)], ignore_index=True),
+                validation,
+                params,
+                seed,
+            )
+            for w in weights
+        ]
+    if len(models) == 1 or not len(domain.select):
+        return models[0], weights[0], {}
+    # Candidates that would fail the gate's generic criterion are not chosen: their
+    # validation accuracy must stay within `generic_max_drop` of the best candidate's.
+    generic = {
+        w: float(np.mean((m.predict_proba(validation["text"].tolist()) >= 0.5)
+                         == validation["label"].to_numpy()))
+        for w, m in zip(weights, models, strict=True)
+    }  # fmt: skip
+    allowed = [w for w in weights if generic[w] >= max(generic.values()) - generic_max_drop]
+    scores = {w: select_score(models[weights.index(w)], domain.select) for w in allowed}
+    best = max(scores, key=lambda w: scores[w])
+    return models[weights.index(best)], best, scores
+
+
+def select_score(model: SentimentClassifier, select: pd.DataFrame) -> float:
+    """Macro-F1 on held-out feedback as the model would be served: calibrated there
+    (out-of-fold) when the slice allows, else raw."""
+    texts, labels = select["text"].tolist(), select["label"].to_numpy()
+    proba = model.predict_proba(texts)
+    try:
+        heldout = fit_calibration(proba, labels, model.info.threshold, min_labels=2)
+        value = heldout.heldout["calibrated"]["macro_f1"]
+    except CalibrationError:
+        value = None
+    if value is None:
+        value = binary_metrics(labels, proba, model.info.threshold)["macro_f1"]
+    return float(value)
+
+
+def calibrate_served(
+    served: SentimentClassifier, bundle_dir: Path, frame: pd.DataFrame, settings: TrainingSettings
+) -> tuple[SentimentClassifier, Calibration | None]:
+    """Fit the calibration on labelled feedback `frame` and write it into the bundle; below
+    `calibration_min_labels` (or with one class) nothing changes."""
+    from airparadis.calibration import raw_proba, raw_threshold
+
+    try:
+        calibration = fit_calibration(
+            raw_proba(served, frame["text"].tolist()), frame["label"].to_numpy(),
+            raw_threshold(served.info), settings.calibration_min_labels,
+            settings.calibration_folds, settings.seed, texts=frame["text"].tolist(),
+        )  # fmt: skip
+    except CalibrationError as exc:
+        logger.info("no calibration: %s", exc)
+        return served, None
+    save_calibration(bundle_dir, served.info, calibration)
+    return load_bundle(bundle_dir), calibration
+
+
+def log_calibration(calibration: Calibration) -> None:
+    mlflow.log_params(
+        {"calibration.method": calibration.method, "calibration.labels": calibration.labels,
+         "calibration.head_c": calibration.head_c,
+         "calibration.head_ngrams": len(calibration.head.vocabulary) if calibration.head else 0}
+    )  # fmt: skip
+    mlflow.log_metrics(
+        {"calibration.slope": calibration.slope, "calibration.intercept": calibration.intercept,
+         "calibration.threshold": calibration.threshold, "calibration.prior": calibration.prior}
+    )  # fmt: skip
+    for kind, values in calibration.heldout.items():
+        mlflow.log_metrics({f"feedback_{kind}_{k}": v for k, v in values.items() if v is not None})
+    mlflow.log_dict(calibration.to_dict(), "calibration.json")
+
+
 def train(
     family_name: str,
     settings: TrainingSettings,
@@ -146,6 +291,7 @@ def train(
     parent_run_id: str | None = None,
     extra_train: pd.DataFrame | None = None,
     extra_metrics: dict[str, float] | None = None,
+    domain: DomainFeedback | None = None,
 ) -> TrainResult:
     """Fit, export, score the served artifact, log, and (through the gate) register.
 
@@ -157,7 +303,8 @@ def train(
     configure_tracking(platform)
     split, report = prepare_split(settings, platform)
     logger.info("data:\n%s", report.summary())
-    stage = "retrain" if fit_on_validation or extra_train is not None else "train"
+    retraining = fit_on_validation or extra_train is not None or domain is not None
+    stage = "retrain" if retraining else "train"
 
     with mlflow.start_run(
         run_name=f"{stage}-{family.name}", nested=parent_run_id is not None,
@@ -175,7 +322,18 @@ def train(
         if extra_metrics:
             mlflow.log_metrics(extra_metrics)
         started = time.perf_counter()
-        model = family.fit(fit_frame, split.validation, params, settings.seed)
+        weight: float | None = None
+        if domain is not None and len(domain.fit):
+            model, weight, selection = fit_with_feedback(
+                family, fit_frame, split.validation, domain, params, settings.seed,
+                settings.gate_generic_max_drop,
+            )  # fmt: skip
+            mlflow.log_param("feedback.weight", weight)
+            mlflow.log_metrics({f"feedback.select_macro_f1.w{w:g}": v
+                                for w, v in selection.items()})  # fmt: skip
+            fit_frame = pd.concat([fit_frame, domain.fit.assign(weight=weight)], ignore_index=True)
+        else:
+            model = family.fit(fit_frame, split.validation, params, settings.seed)
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
         reference, _ = _score(model, split.test)
 
@@ -186,6 +344,13 @@ def train(
             mlflow.log_metric("export_seconds", time.perf_counter() - started)
             mlflow.log_metric("bundle_bytes", _bundle_bytes(bundle_dir))
             served = load_bundle(bundle_dir)
+            served.info.params["train_prior"] = _weighted_prior(fit_frame)
+            write_info(bundle_dir, served.info)
+            calibration = None
+            if domain is not None and len(domain.select):
+                served, calibration = calibrate_served(served, bundle_dir, domain.select, settings)
+                if calibration is not None:
+                    log_calibration(calibration)
             exported = {k: v for k, v in served.info.params.items() if k.startswith("export_")}
             mlflow.log_params(exported)  # e.g. the precision the export settled on
 
@@ -194,18 +359,30 @@ def train(
                 named.insert(0, ("validation", split.validation))
             if settings.eval_data:
                 named.append(("eval", load_sources(settings.eval_data)[0]))
+            if domain is not None and len(domain.gate):
+                named.append(("feedback_gate", domain.gate))
             by_split: dict[str, dict[str, float]] = {}
             for name, frame in named:
                 by_split[name], proba = _score(served, frame)
                 if name == "test":
                     predictions = pd.DataFrame({"label": frame["label"], "p_positive": proba})
+            if calibration is not None:  # generic quality is read on the raw score
+                from airparadis.calibration import raw_proba, raw_threshold
+
+                by_split["test_raw"] = binary_metrics(
+                    split.test["label"].to_numpy(),
+                    raw_proba(served, split.test["text"].tolist()),
+                    raw_threshold(served.info),
+                )
             for name, values in by_split.items():
-                mlflow.log_metrics({f"{name}_{k}": v for k, v in values.items()})
+                mlflow.log_metrics({f"{name}_{k}": v for k, v in finite_metrics(values).items()})
             mlflow.log_metrics(
                 {
                     "reference_test_accuracy": reference["accuracy"],
                     "reference_test_roc_auc": reference["roc_auc"],
-                    "export_test_accuracy_delta": by_split["test"]["accuracy"]
+                    "export_test_accuracy_delta": by_split.get("test_raw", by_split["test"])[
+                        "accuracy"
+                    ]
                     - reference["accuracy"],
                 }
             )
@@ -213,7 +390,9 @@ def train(
             mlflow.log_text(table, "metrics_table.md")
             _log_predictions(predictions)
 
-            served.info.metrics = {f"test_{k}": v for k, v in by_split["test"].items()}
+            served.info.metrics = {
+                f"test_{k}": v for k, v in finite_metrics(by_split["test"]).items()
+            }
             write_info(bundle_dir, served.info)
             drift = build_reference(
                 fit_frame["text"].tolist(),
@@ -238,6 +417,7 @@ def train(
                     model_uri, served, gate_frame, settings, platform,
                     tags={"family": family.name, "format": family.format,
                           "data.fingerprint": split.fingerprint, "stage": stage},
+                    domain_frame=domain.gate if domain is not None else None,
                 )  # fmt: skip
         return TrainResult(
             run_id=run.info.run_id,
@@ -246,7 +426,18 @@ def train(
             fingerprint=split.fingerprint,
             registered=registered,
             gate=decision,
+            feedback_weight=weight,
+            calibration=calibration,
         )
+
+
+def _weighted_prior(frame: pd.DataFrame) -> float:
+    """Positive share of the training rows, counting each at its weight."""
+    labels = frame["label"].to_numpy(dtype=np.float64)
+    if "weight" not in frame.columns:
+        return float(labels.mean())
+    weights = frame["weight"].fillna(1.0).to_numpy(dtype=np.float64)
+    return float(np.average(labels, weights=weights))
 
 
 def _log_predictions(predictions: pd.DataFrame) -> None:

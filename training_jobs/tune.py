@@ -10,9 +10,11 @@ retrained on train+validation and registered through the gate.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,7 +29,15 @@ from airparadis.tracking import configure_tracking
 from training_jobs.families import Reporter, get_family
 from training_jobs.settings import TrainingSettings
 from training_jobs.split import Split
-from training_jobs.train import TrainResult, prepare_split, resolve_params, train
+from training_jobs.train import (
+    DomainFeedback,
+    TrainResult,
+    fit_with_feedback,
+    prepare_split,
+    resolve_params,
+    select_score,
+    train,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +235,32 @@ def retrain_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return params
 
 
+def claim_retrain(storage: str, study: str, trial_number: int) -> bool:
+    """Claim the retrain of a trial for this worker: True for exactly one caller, ever.
+
+    A study attribute written with Optuna's API is read-then-written, so two workers finishing
+    together could both see it unset. This inserts the claim as a study user attribute row;
+    Optuna's schema makes (study, key) unique, so the database admits one insert.
+    """
+    import sqlalchemy as sa
+
+    rdb = optuna.storages.RDBStorage(storage)
+    try:
+        table = sa.Table("study_user_attributes", sa.MetaData(), autoload_with=rdb.engine)
+        row = {
+            "study_id": rdb.get_study_id_from_name(study),
+            "key": f"{RETRAINED_ATTR}:{trial_number}",
+            "value_json": json.dumps(f"{socket.gethostname()}:{os.getpid()}"),
+        }
+        with rdb.engine.begin() as connection:
+            connection.execute(table.insert().values(**row))
+    except sa.exc.IntegrityError:
+        return False
+    finally:
+        rdb.engine.dispose()
+    return True
+
+
 def retrain_best(
     family: str, study: optuna.Study, settings: TrainingSettings, platform: PlatformSettings
 ) -> TrainResult | None:
@@ -237,7 +273,10 @@ def retrain_best(
         logger.info("%d trials still running elsewhere: leaving the retrain to them", len(running))
         return None
     best = study.best_trial
-    if study.user_attrs.get(RETRAINED_ATTR) == best.number:
+    storage = storage_url(settings, platform)
+    if study.user_attrs.get(RETRAINED_ATTR) == best.number or not claim_retrain(
+        storage, study.study_name, best.number
+    ):
         logger.info("trial %d was already retrained", best.number)
         return None
     study.set_user_attr(RETRAINED_ATTR, best.number)
@@ -278,3 +317,36 @@ def tune(
         trials=len(study.trials),
         retrained=retrained,
     )
+
+
+def tune_feedback_weight(
+    family_name: str,
+    settings: TrainingSettings,
+    platform: PlatformSettings,
+    domain: DomainFeedback,
+    trials: int,
+) -> float:
+    """The feedback weight Optuna finds best (log scale, the configured grid tried first),
+    scored as `retrain` scores candidates: macro-F1 on the held-out `select` feedback.
+
+    The study is in memory: feedback changes between retrains, so old trials do not carry.
+    """
+    family = get_family(family_name)
+    params = resolve_params(family, settings, None)
+    split, _ = prepare_split(settings, platform)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler())
+    for weight in settings.feedback_weight_grid:
+        study.enqueue_trial({"feedback_weight": weight}, skip_if_exists=True)
+
+    def objective(trial: optuna.Trial) -> float:
+        weight = trial.suggest_float("feedback_weight", 1.0, 300.0, log=True)
+        single = DomainFeedback(domain.fit, domain.select, domain.gate, (weight,))
+        model, _, _ = fit_with_feedback(
+            family, split.train, split.validation, single, params, settings.seed
+        )
+        return select_score(model, domain.select)
+
+    study.optimize(objective, n_trials=trials, timeout=settings.tune_timeout)
+    best = float(study.best_params["feedback_weight"])
+    logger.info("feedback weight %.3g (select macro-F1 %.4f)", best, study.best_value)
+    return best

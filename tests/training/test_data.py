@@ -115,3 +115,19 @@ def test_real_shared_files_load(sentiment140_dir: Path) -> None:
     assert report.malformed == 0
     assert len(frame) > 160_000
     assert set(frame["label"].unique()) == {0, 1}
+
+
+def test_a_null_target_reads_the_label_beside_it(tmp_path: Path) -> None:
+    """The airline file: neutral rows have no target but a 'neutral' label."""
+    path = tmp_path / "airline.parquet"
+    table = pa.table(
+        {
+            "text": ["late again", "meh", "great crew", "??"],
+            "label": ["negative", "neutral", "positive", None],
+            "target": pa.array([0, None, 1, None], type=pa.int8()),
+        }
+    )
+    pq.write_table(table, path)
+    frame, report = load_sources([path])
+    assert frame["label"].tolist() == [0, 1]
+    assert (report.neutral, report.malformed) == (1, 1)

@@ -1,4 +1,8 @@
-"""The shared cleaning: what it keeps, what it normalises, and its compiled path."""
+"""The shared cleaning: what it keeps, what it normalises, and its compiled path.
+
+The behaviour tests run on both paths (compiled extension and pure Python); the compiled
+cleaner is then checked against the regular expressions that define the cleaning.
+"""
 
 from pathlib import Path
 
@@ -9,14 +13,18 @@ from hypothesis import strategies as st
 
 from airparadis._fastpath import Cleaner
 from airparadis.text import (
-    COMPILED_CLEANER,
     NEGATIVE_EMOTICON_TOKEN,
     POSITIVE_EMOTICON_TOKEN,
     URL_TOKEN,
     USER_TOKEN,
+    PatternCleaner,
     clean_tweet,
     clean_with_patterns,
+    compiled_cleaner,
 )
+from tests.core.fastpath_paths import fast_path  # noqa: F401
+
+COMPILED_CLEANER = compiled_cleaner()
 
 
 @pytest.mark.parametrize(
@@ -35,14 +43,17 @@ from airparadis.text import (
         ("", ""),
     ],
 )
+@pytest.mark.usefixtures("fast_path")
 def test_clean_tweet(raw: str, expected: str) -> None:
     assert clean_tweet(raw) == expected
 
 
+@pytest.mark.usefixtures("fast_path")
 def test_url_colon_slash_is_not_a_frown() -> None:
     assert NEGATIVE_EMOTICON_TOKEN not in clean_tweet("go to http://example.com:/path now")
 
 
+@pytest.mark.usefixtures("fast_path")
 def test_cleaning_is_idempotent() -> None:
     once = clean_tweet("@a I can't believe it!!! sooo bad :( http://x.y")
     assert clean_tweet(once) == once
@@ -87,6 +98,7 @@ def test_compiled_cleaner_matches_the_patterns_on_every_shared_tweet(
 
 
 @pytest.mark.parametrize("text", ["caf\u00e9 :)", "fish &amp; chips", "it\u2019s fine", "&"])
+@pytest.mark.usefixtures("fast_path")
 def test_text_outside_the_compiled_path_uses_the_patterns(text: str) -> None:
     assert COMPILED_CLEANER.clean(text) is None
     assert clean_tweet(text) == clean_with_patterns(text)
@@ -99,3 +111,11 @@ def test_compiled_cleaner_rejects_bad_tables() -> None:
         Cleaner("xxurl", "xxuser", [("\u263a", "smile")], [], [])
     with pytest.raises(TypeError):
         COMPILED_CLEANER.clean(b"bytes")  # type: ignore[arg-type]
+
+
+def test_pattern_cleaner_is_the_pure_twin() -> None:
+    cleaner = PatternCleaner()
+    for text in ("@a I can't :( http://x", "caf\u00e9 &amp; tea", ""):
+        assert cleaner.clean(text) == clean_with_patterns(text)
+    with pytest.raises(TypeError):
+        cleaner.clean(b"bytes")  # type: ignore[arg-type]

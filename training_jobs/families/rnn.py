@@ -176,6 +176,11 @@ class RecurrentNetwork:
         )  # fmt: skip
         x_train = vocabulary.encode_cleaned(cleaned)
         y_train = train["label"].to_numpy().astype(np.float32)
+        weights = (  # feedback rows carry a weight in retraining
+            train["weight"].fillna(1.0).to_numpy(dtype=np.float32)
+            if "weight" in train.columns
+            else None
+        )
         x_val = vocabulary.encode(validation["text"].tolist())
         y_val = validation["label"].to_numpy()
 
@@ -188,7 +193,7 @@ class RecurrentNetwork:
         for epoch in range(1, int(p["epochs"]) + 1):
             model.fit(
                 x_train, y_train, batch_size=int(p["batch_size"]), epochs=1, shuffle=True,
-                verbose=0,
+                verbose=0, sample_weight=weights,
             )  # fmt: skip
             score = _accuracy(y_val, model.predict(x_val, batch_size=1024, verbose=0).ravel())
             logger.info("rnn epoch %d: validation accuracy %.4f", epoch, score)

@@ -1,13 +1,23 @@
 """TF-IDF over word n-grams of cleaned tweets (optionally with character n-grams), then
-logistic regression (scikit-learn). The fitted pipeline is the served artifact."""
+logistic regression (scikit-learn). The fitted pipeline is the served artifact.
+
+Placeholder tokens that say where a tweet points, not how its author feels (``xxuser``,
+``xxurl``), are trained with and then silenced: every n-gram holding one gets a zero weight.
+In Sentiment140 a reply or a link leans positive; a tweet to an airline is a reply by
+construction, so that lean would call complaints positive. Training with them lets them absorb
+the lean instead of the words around them (dropping them before training does worse; see
+docs/models.md). Rows may carry a ``weight`` column (feedback examples in retraining).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -41,6 +51,7 @@ class TfidfLogisticRegression:
         "char_min_df": 3,
         "C": 2.0,
         "class_weight": None,
+        "neutral_tokens": ["xxuser", "xxurl"],
     }
 
     def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
@@ -103,6 +114,7 @@ class TfidfLogisticRegression:
     ) -> SentimentClassifier:
         cleaned = clean_tweets(train["text"])
         labels = train["label"].to_numpy()
+        weights = row_weights(train)
         fractions = CURVE_FRACTIONS if report is not None else (1.0,)
         info = BundleInfo(
             family=self.name, format=self.format, params={**self.default_params, **params}
@@ -112,14 +124,71 @@ class TfidfLogisticRegression:
         for step, fraction in enumerate(fractions, start=1):
             rows = np.sort(order[: int(len(order) * fraction)])
             pipeline = self.build(params, seed)
-            pipeline.fit([cleaned[i] for i in rows], labels[rows])
+            pipeline.fit(
+                [cleaned[i] for i in rows],
+                labels[rows],
+                lr__sample_weight=None if weights is None else weights[rows],
+            )
+            silence_tokens(pipeline, info.params["neutral_tokens"])
             if report is not None:
                 proba = pipeline.predict_proba(clean_tweets(validation["text"]))[:, 1]
                 accuracy = float(np.mean((proba >= 0.5) == validation["label"].to_numpy()))
                 report_validation(report, step, accuracy)
         return SklearnClassifier(pipeline, info)
 
+    def fit_weighted(
+        self,
+        generic: pd.DataFrame,
+        feedback: pd.DataFrame,
+        weights: Sequence[float],
+        params: dict[str, Any],
+        seed: int,
+    ) -> list[SentimentClassifier]:
+        """One model per feedback weight, sharing one vectorizer fit (the costly part)."""
+        p = {**self.default_params, **params}
+        cleaned = clean_tweets(pd.concat([generic["text"], feedback["text"]], ignore_index=True))
+        labels = np.concatenate([generic["label"].to_numpy(), feedback["label"].to_numpy()])
+        template = self.build(params, seed)
+        vectorizer = clone(template.named_steps["tfidf"])
+        features = vectorizer.fit_transform(cleaned)
+
+        def sample_weight(weight: float) -> np.ndarray:
+            return np.concatenate([np.ones(len(generic)), np.full(len(feedback), float(weight))])
+
+        # One after the other: liblinear draws from C's global rand(), so fits sharing a
+        # process in threads could interleave their draws and stop being reproducible, and
+        # joblib's processes hand the features over read-only, which liblinear refuses.
+        fitted = [
+            clone(template.named_steps["lr"]).fit(features, labels, sample_weight(w))
+            for w in weights
+        ]
+        models: list[SentimentClassifier] = []
+        for model in fitted:
+            pipeline = Pipeline([("tfidf", vectorizer), ("lr", model)])
+            silence_tokens(pipeline, p["neutral_tokens"])
+            info = BundleInfo(family=self.name, format=self.format, params=dict(p))
+            models.append(SklearnClassifier(pipeline, info))
+        return models
+
     def save(self, model: SentimentClassifier, directory: Path) -> None:
         assert isinstance(model, SklearnClassifier)
         save_sklearn(model.pipeline, directory)
         write_info(directory, model.info)
+
+
+def row_weights(frame: pd.DataFrame) -> np.ndarray | None:
+    """Per-row training weights (the ``weight`` column), or None when all rows count once."""
+    if "weight" not in frame.columns:
+        return None
+    return np.asarray(frame["weight"].fillna(1.0).to_numpy(), dtype=np.float64)
+
+
+def silence_tokens(pipeline: Pipeline, tokens: Sequence[str]) -> None:
+    """Zero the logistic-regression weight of every word n-gram holding one of `tokens`."""
+    if not tokens:
+        return
+    features = pipeline.named_steps["tfidf"]
+    words = features.transformer_list[0][1] if isinstance(features, FeatureUnion) else features
+    silenced = set(tokens)
+    columns = [i for term, i in words.vocabulary_.items() if silenced & set(term.split())]
+    pipeline.named_steps["lr"].coef_[0, columns] = 0.0

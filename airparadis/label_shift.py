@@ -1,0 +1,76 @@
+"""Label shift: how the share of positive tweets in live traffic differs from training.
+
+A classifier's posteriors carry the class prior of the data it was fitted (or calibrated) on.
+When only the prior moves (airline customers complain far more than Sentiment140's 50/50),
+the EM method of Saerens, Latinne and Decaestecker (2002, "Adjusting the outputs of a
+classifier to new a priori probabilities") estimates the new prior from unlabelled posteriors
+alone, and Bayes' rule re-weights each posterior to it. Both the predictor's monitor and the
+evaluation code use these functions, so what ops see and what the bench measures agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRIOR_FLOOR = 1e-4
+"""Priors are kept inside (floor, 1 - floor): a prior of exactly 0 or 1 cannot be re-weighted."""
+
+
+@dataclass(frozen=True)
+class PriorEstimate:
+    """The estimated positive share of a set of tweets, and how EM reached it."""
+
+    prior: float
+    training_prior: float
+    iterations: int
+    converged: bool
+    count: int
+
+
+def _clip(prior: float) -> float:
+    return float(min(max(prior, PRIOR_FLOOR), 1.0 - PRIOR_FLOOR))
+
+
+def adjust_posteriors(
+    p_positive: np.ndarray, training_prior: float, new_prior: float
+) -> np.ndarray:
+    """P(positive | x) under `new_prior`, from posteriors fitted under `training_prior`.
+
+    Bayes' rule with the class-conditional densities held fixed: each class's posterior is
+    scaled by the ratio of its new to its old prior, then renormalised.
+    """
+    p = np.clip(np.asarray(p_positive, dtype=np.float64), 0.0, 1.0)
+    old, new = _clip(training_prior), _clip(new_prior)
+    positive = p * (new / old)
+    negative = (1.0 - p) * ((1.0 - new) / (1.0 - old))
+    total = positive + negative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        adjusted = np.where(total > 0, positive / total, new)
+    return adjusted
+
+
+def estimate_prior(
+    p_positive: np.ndarray,
+    training_prior: float,
+    *,
+    tolerance: float = 1e-6,
+    max_iterations: int = 1000,
+) -> PriorEstimate:
+    """Saerens et al.'s EM: alternate re-weighting the posteriors and averaging them.
+
+    The fixed point is the maximum-likelihood prior of the unlabelled sample, given a
+    classifier calibrated at `training_prior`. An empty sample keeps the training prior.
+    """
+    p = np.asarray(p_positive, dtype=np.float64)
+    p = p[np.isfinite(p)]
+    prior = _clip(training_prior)
+    if p.size == 0:
+        return PriorEstimate(prior, prior, 0, True, 0)
+    for iteration in range(1, max_iterations + 1):
+        updated = _clip(float(adjust_posteriors(p, training_prior, prior).mean()))
+        if abs(updated - prior) < tolerance:
+            return PriorEstimate(updated, _clip(training_prior), iteration, True, int(p.size))
+        prior = updated
+    return PriorEstimate(prior, _clip(training_prior), max_iterations, False, int(p.size))
