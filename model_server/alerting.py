@@ -7,12 +7,12 @@ at most once per window, and leaves a WARNING log event that Azure Monitor can a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from model_server.errors import escape
 from model_server.feedback import FeedbackStore, FeedbackUnavailable, window_start
 from model_server.metrics import ALERTS
 
@@ -29,10 +29,12 @@ class NegativeFeedbackRule:
         self.threshold = threshold
         self.window_seconds = window_seconds
 
-    def evaluate(self, model_version: str | None) -> dict[str, Any] | None:
+    def evaluate(
+        self, model_version: str | None, client_id: str | None = None
+    ) -> dict[str, Any] | None:
         since = window_start(self.window_seconds)
-        count = self.store.count_wrong_since(since)
-        if count < self.threshold or self.store.last_alert_since(RULE, since):
+        count = self.store.window_counts(self.window_seconds)[0]
+        if count < self.threshold:
             return None
         alert = {
             "fired_at": datetime.now(UTC),
@@ -41,25 +43,34 @@ class NegativeFeedbackRule:
             "threshold": self.threshold,
             "window_seconds": self.window_seconds,
             "model_version": model_version,
+            "client_id": client_id,
         }
-        self.store.add_alert(alert)
+        if not self.store.add_alert_once(alert, since):
+            return None
         ALERTS.inc()
         alert_logger.warning(
-            "%s: %d wrong-prediction feedbacks within %d s (threshold %d)",
+            "%s: %d wrong-prediction feedbacks within %d s (threshold %d), last from %s",
             ALERT_EVENT,
             count,
             self.window_seconds,
             self.threshold,
-            extra={"microsoft.custom_event.name": ALERT_EVENT, "count": count},
+            escape(client_id or "-"),
+            extra={
+                "microsoft.custom_event.name": ALERT_EVENT,
+                "count": count,
+                "client_id": client_id,
+            },
         )
         return alert
 
 
 class MispredictionRateRule:
-    """Rolling share of wrong verdicts; past the threshold it alerts and may order a retrain.
+    """Rolling share of wrong verdicts; past the threshold it alerts.
 
     The share only counts once `min_feedback` verdicts are in the window, so two unlucky
-    clicks on a quiet night do not page anyone.
+    clicks on a quiet night do not page anyone. Retraining is not ordered from here: the
+    predictor has no Kubernetes credentials. Alertmanager or Azure Monitor trigger the
+    retraining CronJob instead (docs/operations.md).
     """
 
     def __init__(
@@ -68,17 +79,15 @@ class MispredictionRateRule:
         threshold: float,
         window_seconds: int,
         min_feedback: int,
-        on_alert: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
         self.threshold = threshold
         self.window_seconds = window_seconds
         self.min_feedback = min_feedback
-        self.on_alert = on_alert
 
     def rate(self) -> tuple[float, int, int]:
         """(share of wrong verdicts, wrong, total) over the window; NaN below `min_feedback`."""
-        wrong, total = self.store.verdict_counts_since(window_start(self.window_seconds))
+        wrong, total = self.store.window_counts(self.window_seconds)
         return (wrong / total if total >= self.min_feedback else float("nan")), wrong, total
 
     def scraped_rate(self) -> float:
@@ -89,14 +98,12 @@ class MispredictionRateRule:
             alert_logger.warning("misprediction rate not computed: %s", exc)
             return float("nan")
 
-    def evaluate(self, model_version: str | None) -> dict[str, Any] | None:
+    def evaluate(
+        self, model_version: str | None, client_id: str | None = None
+    ) -> dict[str, Any] | None:
         since = window_start(self.window_seconds)
         rate, wrong, total = self.rate()
-        if (
-            total < self.min_feedback
-            or rate < self.threshold
-            or self.store.last_alert_since(MISPREDICTION_RULE, since)
-        ):
+        if total < self.min_feedback or rate < self.threshold:
             return None
         alert = {
             "fired_at": datetime.now(UTC),
@@ -105,31 +112,23 @@ class MispredictionRateRule:
             "threshold": round(100 * self.threshold),  # percent, for this rule
             "window_seconds": self.window_seconds,
             "model_version": model_version,
+            "client_id": client_id,
         }
-        self.store.add_alert(alert)
+        if not self.store.add_alert_once(alert, since):
+            return None
         ALERTS.inc()
         alert_logger.warning(
-            "%s: %.0f%% of %d feedbacks within %d s say wrong (threshold %.0f%%)",
+            "%s: %.0f%% of %d feedbacks within %d s say wrong (threshold %.0f%%), last from %s",
             MISPREDICTION_EVENT,
             100 * rate,
             total,
             self.window_seconds,
             100 * self.threshold,
-            extra={"microsoft.custom_event.name": MISPREDICTION_EVENT, "rate": rate},
+            escape(client_id or "-"),
+            extra={
+                "microsoft.custom_event.name": MISPREDICTION_EVENT,
+                "rate": rate,
+                "client_id": client_id,
+            },
         )
-        if self.on_alert is not None:
-            self.on_alert(alert)
         return alert
-
-
-def submit_retraining_job(_alert: dict[str, Any]) -> None:
-    """Order `airparadis retrain` as a Kubernetes Job (the predictor's ServiceAccount may)."""
-    from training_jobs.launcher import LauncherSettings, build_job, submit_job
-
-    settings = LauncherSettings()
-    try:
-        name = submit_job(build_job(["retrain"], settings), settings.namespace)
-    except Exception as exc:  # noqa: BLE001  (an alert must never fail the feedback call)
-        alert_logger.error("retraining Job not submitted: %s", exc)
-        return
-    alert_logger.warning("retraining Job %s submitted after the misprediction alert", name)

@@ -33,9 +33,26 @@ def export(
     out: Annotated[Path, typer.Option(help="Folder to write feedback.parquet into.")],
 ) -> None:
     """Write every stored feedback to Parquet, for retraining."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from airparadis.settings import PlatformSettings
     from model_server.export import export_feedback
     from model_server.settings import ServerSettings
 
-    path, count = export_feedback(ServerSettings(), PlatformSettings(), out)
+    if out.exists() and not out.is_dir():
+        raise _fail(
+            f"{out} is an existing file; --out takes a folder (feedback.parquet goes in it)"
+        )
+    try:
+        path, count = export_feedback(ServerSettings(), PlatformSettings(), out)
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise _fail(f"feedback store unreachable: {type(exc).__name__}: {cause}") from exc
+    except OSError as exc:
+        raise _fail(f"cannot write the export into {out}: {exc}") from exc
     typer.echo(f"{count} feedback rows -> {path}")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)

@@ -1,17 +1,28 @@
 """Durable feedback store: SQLite (WAL, synchronous=FULL) embedded, PostgreSQL in a cluster.
 
-A feedback is committed before it is acknowledged, and a retried feedback id is stored once.
+A feedback is committed before it is acknowledged. A client's feedback id is scoped to that
+client: a retry with the same content is stored once, the same id with other content is a
+conflict, and two clients never collide. The alert rules read rolling counts that the store
+keeps as feedback arrives (seeded from the table at start, and taking in other replicas'
+rows every few seconds), so a feedback costs the same with 50 or 50,000 rows in the window;
+an alert is recorded at most once per window, decided inside one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -32,6 +43,9 @@ feedback_table = sa.Table(
     sa.Column("model_name", sa.String(200), nullable=True),
     sa.Column("model_version", sa.String(64), nullable=True),
     sa.Column("request_id", sa.String(200), nullable=True),
+    sa.Column("client_id", sa.String(200), nullable=True),
+    sa.Column("feedback_id", sa.String(64), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=True),
 )
 alerts_table = sa.Table(
     "alerts",
@@ -43,11 +57,30 @@ alerts_table = sa.Table(
     sa.Column("threshold", sa.Integer, nullable=False),
     sa.Column("window_seconds", sa.Integer, nullable=False),
     sa.Column("model_version", sa.String(64), nullable=True),
+    sa.Column("client_id", sa.String(200), nullable=True),
 )
+alert_state_table = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("rule", sa.String(64), primary_key=True),
+    sa.Column("last_fired_at", sa.DateTime(timezone=True), nullable=True),
+)
+SYNC_MARGIN = timedelta(seconds=30)
+"""Rows committed up to this long after their timestamp are still taken in by `sync`."""
+REMEMBER = timedelta(seconds=300)
+"""How long counted ids are remembered: longer than any sync interval plus `SYNC_MARGIN`."""
 
 
 class FeedbackUnavailable(RuntimeError):
     """The store cannot be reached or written: the caller must not acknowledge."""
+
+
+class FeedbackConflict(ValueError):
+    """The client's feedback id is already stored with other content."""
+
+    def __init__(self, stored_id: str) -> None:
+        super().__init__(f"feedback id already used with other content (stored as {stored_id})")
+        self.stored_id = stored_id
 
 
 @dataclass(frozen=True)
@@ -81,32 +114,111 @@ def default_sqlite_url(home: Path) -> str:
     return f"sqlite:///{(home / 'feedback.db').resolve()}"
 
 
+def scoped_id(client_id: str, feedback_id: str) -> str:
+    """The stored id of a client's feedback id: the same for its retries, distinct per client."""
+    return hashlib.sha256(f"{client_id}\n{feedback_id}".encode()).hexdigest()[:32]
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """What a retry must repeat for it to be the same feedback."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 class FeedbackStore:
-    def __init__(self, url: str) -> None:
+    """`windows`: the windows, in seconds, whose verdict counts are kept in memory."""
+
+    def __init__(self, url: str, windows: tuple[int, ...] = ()) -> None:
         self.engine = make_engine(url)
+        self.counts = (
+            RollingCounts(windows, remember_seconds=REMEMBER.total_seconds()) if windows else None
+        )
+        self._synced_from: datetime | None = None
+        self._last_fired: dict[str, datetime] = {}
+        self._sync_lock = threading.Lock()
         try:
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except SQLAlchemyError as exc:
             logger.error("feedback store %s unavailable: %s", self.engine.url, exc)
+            return
+        if self.counts is not None:
+            try:
+                self.sync()
+            except SQLAlchemyError as exc:
+                logger.error("feedback counts not seeded (retried at the next sync): %s", exc)
 
-    def add(self, record: dict[str, Any]) -> StoredFeedback:
-        """Commit one feedback; a known id returns the stored one marked as duplicate."""
+    def add(self, record: dict[str, Any], client_id: str | None = None) -> StoredFeedback:
+        """Commit one feedback; a known id returns the stored one marked as duplicate, or
+        raises FeedbackConflict when its content differs."""
         row = dict(record)
-        row["id"] = row.get("id") or uuid.uuid4().hex
+        feedback_id = row.get("feedback_id")
+        if feedback_id and client_id is not None:
+            row["id"] = scoped_id(client_id, feedback_id)
+        else:
+            row["id"] = row.get("id") or feedback_id or uuid.uuid4().hex
+        row["client_id"] = client_id
         row["created_at"] = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
                 conn.execute(feedback_table.insert().values(**row))
-            return StoredFeedback(row["id"], row["created_at"], duplicate=False)
         except IntegrityError:
             existing = self.get(row["id"])
             if existing is None:
                 raise FeedbackUnavailable("feedback id conflict could not be resolved") from None
+            stored_hash = existing.get("content_hash")
+            if stored_hash and row.get("content_hash") and stored_hash != row["content_hash"]:
+                raise FeedbackConflict(row["id"]) from None
             return StoredFeedback(row["id"], _utc(existing["created_at"]), duplicate=True)
         except SQLAlchemyError as exc:
             raise FeedbackUnavailable(
                 f"feedback store unavailable: {exc.__class__.__name__}"
             ) from exc
+        if self.counts is not None:
+            self.counts.add(row["id"], row["created_at"], row["verdict"] == "wrong")
+        return StoredFeedback(row["id"], row["created_at"], duplicate=False)
+
+    def sync(self) -> int:
+        """Take in the rows other replicas committed since the last sync (all the window's
+        rows, the first time); returns how many were new here."""
+        if self.counts is None:
+            return 0
+        with self._sync_lock:
+            started = datetime.now(UTC)
+            since = (
+                self._synced_from - SYNC_MARGIN
+                if self._synced_from is not None
+                else started - timedelta(seconds=self.counts.horizon)
+            )
+            query = sa.select(
+                feedback_table.c.id, feedback_table.c.created_at, feedback_table.c.verdict
+            ).where(feedback_table.c.created_at >= since)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            seeding = self._synced_from is None
+            added = sum(self.counts.add(i, _utc(at), v == "wrong", seeding) for i, at, v in rows)
+            self._synced_from = started
+            return added
+
+    def start_sync(self, interval_seconds: float) -> threading.Event:
+        """Sync every `interval_seconds` in a daemon thread, until the returned event is set."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval_seconds):
+                try:
+                    self.sync()
+                except SQLAlchemyError as exc:
+                    logger.warning("feedback counts not synced: %s", exc.__class__.__name__)
+
+        threading.Thread(target=run, name="feedback-sync", daemon=True).start()
+        return stop
+
+    def window_counts(self, window_seconds: int) -> tuple[int, int]:
+        """(wrong, total) feedbacks of the last `window_seconds`: kept counts when the store
+        keeps that window, else counted in the table."""
+        if self.counts is not None and window_seconds in self.counts.windows:
+            return self.counts.counts(window_seconds)
+        return self.verdict_counts_since(window_start(window_seconds))
 
     def get(self, feedback_id: str) -> dict[str, Any] | None:
         try:
@@ -150,6 +262,62 @@ class FeedbackStore:
         with self.engine.begin() as conn:
             conn.execute(alerts_table.insert().values(**alert))
 
+    def add_alert_once(self, alert: dict[str, Any], since: datetime) -> bool:
+        """Record `alert` unless its rule fired since `since`; True when recorded.
+
+        Decided and recorded in one transaction on the rule's row of `alert_state`, so of
+        concurrent callers (threads or replicas) exactly one records it. The last firing this
+        store saw is remembered: while it is inside the window, a feedback costs no query.
+        """
+        rule, fired_at = alert["rule"], alert["fired_at"]
+        known = self._last_fired.get(rule)
+        if known is not None and known >= since:
+            return False
+        state = alert_state_table.c
+        for _ in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    updated = conn.execute(
+                        alert_state_table.update()
+                        .where(
+                            state.rule == rule,
+                            sa.or_(state.last_fired_at.is_(None), state.last_fired_at < since),
+                        )
+                        .values(last_fired_at=fired_at)
+                    ).rowcount
+                    if not updated:
+                        last = conn.execute(
+                            sa.select(state.last_fired_at).where(state.rule == rule)
+                        ).first()
+                        if last is None:
+                            # The rule's first decision here: alerts recorded before this
+                            # table existed still count.
+                            last = conn.execute(
+                                sa.select(sa.func.max(alerts_table.c.fired_at)).where(
+                                    alerts_table.c.rule == rule
+                                )
+                            ).first()
+                            previous = last[0] if last is not None else None
+                            recent = previous is not None and _utc(previous) >= since
+                            conn.execute(
+                                alert_state_table.insert().values(
+                                    rule=rule, last_fired_at=previous if recent else fired_at
+                                )
+                            )
+                            if not recent:
+                                conn.execute(alerts_table.insert().values(**alert))
+                                self._last_fired[rule] = fired_at
+                                return True
+                        if last is not None and last[0] is not None:
+                            self._last_fired[rule] = _utc(last[0])
+                        return False
+                    conn.execute(alerts_table.insert().values(**alert))
+                self._last_fired[rule] = fired_at
+                return True
+            except IntegrityError:
+                continue  # another caller created the rule's row first: decide again
+        return False
+
     def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
         query = alerts_table.select().order_by(alerts_table.c.fired_at.desc()).limit(limit)
         with self.engine.connect() as conn:
@@ -164,6 +332,20 @@ class FeedbackStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def label_counts(self) -> dict[str, int]:
+        """Feedback by the label it gives the tweet: the correct_label, else the confirmed
+        prediction, else (a bare 'wrong') the other label; as retraining reads them."""
+        column = feedback_table.c
+        opposite = sa.case((column.predicted_label == "positive", "negative"), else_="positive")
+        label = sa.case(
+            (column.correct_label.is_not(None), column.correct_label),
+            (column.verdict == "correct", column.predicted_label),
+            else_=opposite,
+        )
+        query = sa.select(label, sa.func.count()).group_by(label)
+        with self.engine.connect() as conn:
+            return {str(name): int(count) for name, count in conn.execute(query)}
+
     def export_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [
@@ -176,3 +358,71 @@ class FeedbackStore:
 
 def window_start(window_seconds: int) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=window_seconds)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a table was created (nullable, so existing rows stay valid)."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in (feedback_table, alerts_table):
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(engine.dialect)
+                    alter = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    conn.execute(sa.text(alter))
+
+
+class RollingCounts:
+    """Wrong and total feedbacks within each window, updated as feedback arrives.
+
+    Counts are kept per second in a ring of `horizon` seconds (numpy arrays), so adding costs
+    O(1), reading a window one vectorised sum over the ring, and memory stays the same with
+    ten or a million feedbacks an hour. Ids are remembered for `remember_seconds` only, the
+    span a sync may read twice, so that a row is never counted twice (own insert, then sync).
+    """
+
+    def __init__(self, windows: tuple[int, ...], remember_seconds: float = 300.0) -> None:
+        self.windows = tuple(sorted(set(windows)))
+        self.horizon = self.windows[-1]
+        self.remember_seconds = remember_seconds
+        size = self.horizon + 2
+        self._second = np.full(size, -1, dtype=np.int64)
+        self._wrong = np.zeros(size, dtype=np.int64)
+        self._total = np.zeros(size, dtype=np.int64)
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, row_id: str, at: datetime, wrong: bool, seeding: bool = False) -> bool:
+        """Count one row; False when it is outside the horizon or already counted."""
+        stamp = at.timestamp()
+        now = time.time()
+        if stamp < now - self.horizon:
+            return False
+        with self._lock:
+            self._forget(now)
+            if row_id in self._seen:
+                return False
+            if stamp < now - self.remember_seconds and not seeding:
+                return False  # older than any id remembered: it may have been counted
+            if stamp >= now - self.remember_seconds:
+                self._seen[row_id] = stamp
+            second = int(stamp)
+            slot = second % len(self._second)
+            if self._second[slot] != second:
+                self._second[slot], self._wrong[slot], self._total[slot] = second, 0, 0
+            self._wrong[slot] += wrong
+            self._total[slot] += 1
+            return True
+
+    def counts(self, window: int) -> tuple[int, int]:
+        """(wrong, total) over the last `window` seconds, to the second."""
+        with self._lock:
+            inside = self._second >= int(time.time() - window)
+            return int(self._wrong[inside].sum()), int(self._total[inside].sum())
+
+    def _forget(self, now: float) -> None:
+        while self._seen:
+            if next(iter(self._seen.values())) >= now - self.remember_seconds:
+                break
+            self._seen.popitem(last=False)

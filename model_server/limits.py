@@ -1,5 +1,5 @@
-"""Admission control in front of the app: body size, predict requests in progress, and a
-full model queue.
+"""Admission control in front of the app: body size, predict requests in progress, a full
+model queue, and bodies that are not strict JSON.
 
 Each answers at once with a JSON error, before the body is read or decoded, so a client over
 the limit never waits in a queue that only grows, refusing costs far less than serving (under
@@ -12,10 +12,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LIMITED_SUFFIXES = (":predict", "/infer", ":explain")
 DISABLED_PREFIX = "/v2/repository"
+# Routes whose body FastAPI parses with the lenient `json` module (NaN, Infinity, lone
+# surrogates); kserve parses v1 bodies with orjson, which refuses them. Checking these with
+# orjson first makes every route accept the same JSON, and refuse the rest with a 400.
+_LENIENT_JSON_SUFFIXES = ("/infer", "/v1/feedback")
+_BINARY_EXTENSION_HEADER = b"inference-header-content-length"
 
 
 async def _send_error(send: Send, status: int, message: str, retry_after: int | None) -> None:
@@ -57,6 +63,10 @@ class RequestLimits:
             )
             return
         headers = dict(scope["headers"])
+        strict = scope["path"].endswith(_LENIENT_JSON_SUFFIXES)
+        if strict and _BINARY_EXTENSION_HEADER in headers:
+            await _send_error(send, 400, "the binary tensor extension is not supported", None)
+            return
         length = headers.get(b"content-length")
         if length is not None:
             try:
@@ -67,11 +77,17 @@ class RequestLimits:
             if size > self.max_body_bytes:
                 await _send_error(send, 413, f"request body over {self.max_body_bytes} bytes", None)
                 return
-        else:
+        if length is None or strict:
             buffered = await self._read_bounded(receive)
             if buffered is None:
                 await _send_error(send, 413, f"request body over {self.max_body_bytes} bytes", None)
                 return
+            if strict and buffered.strip():
+                try:
+                    orjson.loads(buffered)
+                except orjson.JSONDecodeError as exc:
+                    await _send_error(send, 400, f"request body is not valid JSON: {exc}", None)
+                    return
             receive = _replay(buffered)
 
         if not limited:

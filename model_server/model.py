@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 from kserve.utils.utils import generate_uuid
@@ -20,7 +21,7 @@ from kserve.utils.utils import generate_uuid
 from airparadis import LABELS
 from airparadis.bundle import SentimentClassifier, find_bundle, load_bundle, tweet_scorer
 from airparadis.drift import DriftReference, load_reference
-from airparadis.text import clean_tweet
+from airparadis.text import clean_tweet, is_blank
 from airparadis.tracking import (
     ModelRef,
     download_model,
@@ -107,7 +108,8 @@ class SentimentModel(Model):  # type: ignore[misc]
 
     def _load_bundle(self) -> LoadedModel:
         ref = resolve_model(self.model_uri) if needs_registry(self.model_uri) else None
-        path = download_model(self.model_uri)
+        # The version just resolved, not the alias again: what is served matches its label.
+        path = download_model(ref.version_uri if ref else self.model_uri)
         classifier = load_bundle(path)
         proba = classifier.predict_proba(list(WARMUP_TWEETS))
         if proba.shape != (len(WARMUP_TWEETS),) or not np.all(np.isfinite(proba)):
@@ -122,7 +124,7 @@ class SentimentModel(Model):  # type: ignore[misc]
 
     def _serve(self, loaded: LoadedModel) -> None:
         self.loaded, self.load_error = loaded, None
-        self.drift.use_reference(loaded.drift_reference)
+        self.drift.use_reference(loaded.drift_reference, loaded.classifier.info)
 
     def load(self) -> bool:
         """Ready only after the bundle loads and a warm-up prediction succeeds."""
@@ -196,11 +198,17 @@ class SentimentModel(Model):  # type: ignore[misc]
             "family": info.family if info else None,
             "format": info.format if info else None,
             "metrics": info.metrics if info else {},
+            "threshold": info.threshold if info else None,
+            # Learned from feedback (airparadis.calibration): held-out raw vs calibrated
+            # scores and the reliability curve, for the ops page; None when uncalibrated.
+            "calibration": info.calibration if info else None,
+            "training_prior": self.drift.training_prior if info else None,
             "error": self.load_error,
         }
 
     # -- request handling --------------------------------------------------------------------
     def _check_texts(self, texts: Sequence[object]) -> list[str]:
+        """The one validation of tweets, whichever protocol carried them."""
         if len(texts) == 0:
             raise InvalidInput("'instances' must hold at least one tweet")
         if len(texts) > self.max_instances:
@@ -225,21 +233,24 @@ class SentimentModel(Model):  # type: ignore[misc]
                     f"instance {index} is {len(text)} characters; "
                     f"the limit is {self.max_tweet_chars}"
                 )
+            if not is_valid_unicode(text):
+                raise InvalidInput(f"instance {index} is not valid Unicode (a lone surrogate)")
+            if is_blank(text):
+                raise InvalidInput(f"instance {index} has no text: it is empty or only spaces")
             out.append(text)
         return out
 
     def parse(self, payload: dict[str, Any] | InferRequest | bytes) -> list[str]:
         if isinstance(payload, bytes | bytearray):
-            # kserve hands over the raw body when the client sent no JSON content type.
+            # kserve hands over the raw body when the client sent no JSON content type; it
+            # parses JSON ones with orjson, and so does this: NaN or a lone surrogate is
+            # refused alike on every route.
             try:
-                payload = json.loads(payload)
-            except ValueError as exc:
+                payload = orjson.loads(payload)
+            except orjson.JSONDecodeError as exc:
                 raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
         if isinstance(payload, InferRequest):
-            if len(payload.inputs) != 1 or payload.inputs[0].datatype != "BYTES":
-                raise InvalidInput("v2 requests need exactly one BYTES input of tweets")
-            data = payload.inputs[0].data
-            return self._check_texts(list(data) if data is not None else [])
+            return self._check_texts(_v2_tweets(payload))
         if not isinstance(payload, dict) or "instances" not in payload:
             raise InvalidInput("expected a JSON object with an 'instances' list")
         instances = payload["instances"]
@@ -347,9 +358,12 @@ def explain_tweet(classifier: SentimentClassifier, text: str, max_tokens: int) -
     p_full = float(classifier.predict_proba([text])[0])
     exact = getattr(classifier, "explain", None)
     result = exact(text) if exact is not None else None
-    if result is not None:
+    bias: float | None = None
+    if result is not None:  # calibrated models give slope-scaled parts (airparadis.calibration)
         tokens, parts = result
         method, unit = "exact-linear", "logit"
+        clipped = min(max(p_full, 1e-12), 1 - 1e-12)
+        bias = math.log(clipped / (1 - clipped)) - sum(parts)  # intercept(s): parts + bias = logit
     else:
         tokens = clean_tweet(text).split()[:max_tokens]
         variants = [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))]
@@ -362,6 +376,7 @@ def explain_tweet(classifier: SentimentClassifier, text: str, max_tokens: int) -
         "method": method,
         "unit": unit,
         "tokens": [{"token": t, "contribution": c} for t, c in zip(tokens, parts, strict=True)],
+        **({"bias": bias} if bias is not None else {}),
     }
 
 
@@ -378,3 +393,32 @@ def _measure_seconds_per_tweet(classifier: SentimentClassifier) -> float:
         classifier.predict_proba(texts)
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def _v2_tweets(request: InferRequest) -> list[object]:
+    """The tweets of a v2 request: one BYTES input whose shape agrees with its data."""
+    if len(request.inputs) != 1 or request.inputs[0].datatype != "BYTES":
+        raise InvalidInput("v2 requests need exactly one BYTES input of tweets")
+    tensor = request.inputs[0]
+    data = list(tensor.data) if tensor.data is not None else []
+    shape = list(tensor.shape or [])
+    if not shape or any(not isinstance(d, int) or d < 0 for d in shape):
+        raise InvalidInput(f"input {tensor.name!r}: shape {shape} must be non-negative sizes")
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        raise InvalidInput(f"input {tensor.name!r}: shape {shape} must be [n] or [n, 1]")
+    if shape[0] != len(data):
+        raise InvalidInput(
+            f"input {tensor.name!r}: shape {shape} does not match its {len(data)} elements"
+        )
+    if request.id is not None and not is_valid_unicode(str(request.id)):
+        raise InvalidInput("request id is not valid Unicode (a lone surrogate)")
+    return data
+
+
+def is_valid_unicode(text: str) -> bool:
+    """False for a string holding a lone UTF-16 surrogate, which no UTF-8 encoder takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

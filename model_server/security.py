@@ -1,23 +1,75 @@
-"""Who may post feedback, and how often: API keys or bearer tokens, and a per-client limit.
+"""Who the client is, which routes need them to say so, and how often they may post feedback.
 
 Authentication is off in the embedded mode and on in the chart. A bearer token must be signed
-by a key of the configured issuer's JWKS, for the configured audience. Rate limiting uses the
-`limits` library's moving window, keyed on the authenticated client (or the peer address).
+by a key of the configured issuer's JWKS, for the configured audience. With authentication on,
+the routes not named in `open_routes` need an API key or a token (ops data and recent
+feedback by default; predictions stay open). Rate limiting uses the `limits` library's moving
+window, keyed on the authenticated client, else on the peer address: an IPv6 peer by its /64,
+which one host can rotate through. The peer is the TCP peer unless it is a configured proxy
+(`trusted_proxies`, read by uvicorn): no request header changes who the client is otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from typing import Any
+import ipaddress
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, get_args
 
 from fastapi import HTTPException, Request
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from model_server.settings import ServerSettings
+from model_server.settings import RouteName, ServerSettings
+
+_EXACT_ROUTES = {
+    "/v1/feedback": "feedback",
+    "/v1/feedback/recent": "recent_feedback",
+    "/v1/feedback/labels": "recent_feedback",  # the same store, counted: the same protection
+    "/v1/alerts": "alerts",
+    "/v1/drift": "drift",
+    "/v1/info": "info",
+    "/metrics": "metrics",
+    "/openapi.json": "openapi",
+    "/docs": "openapi",
+    "/docs/oauth2-redirect": "openapi",
+    "/redoc": "openapi",
+}
+_MODEL_PREFIXES = ("/v1/models", "/v2/models")
+CHALLENGE = "Bearer, ApiKey"
+
+
+class Unauthorized(Exception):
+    """The request's credentials are missing where required, or invalid."""
+
+
+def route_name(path: str) -> str | None:
+    """The name `open_routes` uses for `path`; None for what is always open (health, /)."""
+    name = _EXACT_ROUTES.get(path)
+    if name is None and path.startswith(_MODEL_PREFIXES):
+        return "predict"
+    return name
+
+
+def peer_identity(host: str | None) -> str:
+    """The rate-limit key of an unauthenticated peer."""
+    if host is None:
+        return "ip:unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "ip:" + host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"ip:{address.ipv4_mapped}"
+        return "ip:" + str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return f"ip:{address}"
 
 
 class Authenticator:
@@ -32,26 +84,35 @@ class Authenticator:
 
             self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=3600)
 
-    def client_id(self, request: Request) -> str:
-        """The authenticated client, or the peer address when authentication is off."""
-        authorization = request.headers.get("authorization", "")
-        key = request.headers.get("x-api-key")
+    def identify(self, headers: Mapping[str, str], peer: str | None, required: bool) -> str:
+        """The authenticated client, or the peer when credentials are not required and none
+        were sent. Credentials that were sent must be valid either way."""
+        authorization = headers.get("authorization", "")
+        key = headers.get("x-api-key")
         if key is None and authorization.lower().startswith("apikey "):
             key = authorization[7:].strip()
         if key is not None:
             for known in self._keys:
                 if hmac.compare_digest(key.encode(), known):
                     return "key:" + hashlib.sha256(known).hexdigest()[:12]
-            raise _unauthorized("unknown API key")
+            raise Unauthorized("unknown API key")
         if authorization.lower().startswith("bearer "):
             return "sub:" + self._verify(authorization[7:].strip())
-        if self.required:
-            raise _unauthorized("send an X-API-Key header or an Authorization: Bearer token")
-        return "ip:" + (request.client.host if request.client else "unknown")
+        if required:
+            raise Unauthorized("send an X-API-Key header or an Authorization: Bearer token")
+        return peer_identity(peer)
+
+    def client_id(self, request: Request) -> str:
+        """The client of `request`, as `identify` says under `auth_required`; 401 otherwise."""
+        peer = request.client.host if request.client else None
+        try:
+            return self.identify(request.headers, peer, self.required)
+        except Unauthorized as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from exc
 
     def _verify(self, token: str) -> str:
         if self._jwks is None:
-            raise _unauthorized("bearer tokens are not configured on this server")
+            raise Unauthorized("bearer tokens are not configured on this server")
         import jwt
 
         try:
@@ -65,22 +126,83 @@ class Authenticator:
                 options={"require": ["exp", "iss", "sub"]},
             )
         except jwt.PyJWTError as exc:
-            raise _unauthorized(f"invalid bearer token: {exc}") from exc
+            raise Unauthorized(f"invalid bearer token: {exc}") from exc
         return str(claims["sub"])
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer, ApiKey"})
+class AccessControl:
+    """ASGI middleware: a protected route answers 401 without valid credentials, before
+    anything else runs; the client it identified is left in `request.state.client_id`."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, protected: set[str]) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.protected = frozenset(protected)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.authenticator.required
+            and route_name(scope["path"]) in self.protected
+        ):
+            client = scope.get("client")
+            headers = Headers(scope=scope)
+            peer = client[0] if client else None
+            try:
+                if headers.get("authorization", "").lower().startswith("bearer "):
+                    # The issuer's keys may have to be fetched: off the event loop.
+                    identity = await run_in_threadpool(
+                        self.authenticator.identify, headers, peer, True
+                    )
+                else:
+                    identity = self.authenticator.identify(headers, peer, True)
+            except Unauthorized as exc:
+                await _send_unauthorized(send, str(exc))
+                return
+            scope.setdefault("state", {})["client_id"] = identity
+        await self.app(scope, receive, send)
 
 
-def feedback_guard(settings: ServerSettings) -> Callable[[Request], str]:
-    """A FastAPI dependency: authenticate, then count the call against the client's limit."""
-    authenticator = Authenticator(settings)
+async def _send_unauthorized(send: Send, message: str) -> None:
+    body = json.dumps({"detail": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", CHALLENGE.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def protected_routes(settings: ServerSettings) -> set[str]:
+    """Every route name not listed in `open_routes`."""
+    return set(get_args(RouteName)) - set(settings.open_routes)
+
+
+def feedback_guard(
+    settings: ServerSettings, authenticator: Authenticator | None = None
+) -> Callable[[Request], str]:
+    """A FastAPI dependency: the client (as AccessControl identified it, or from the request
+    when the route is open), counted against its feedback limit."""
+    authenticator = authenticator or Authenticator(settings)
+    required = settings.auth_required and "feedback" in protected_routes(settings)
     limiter = MovingWindowRateLimiter(MemoryStorage())
     limit = RateLimitItemPerMinute(settings.feedback_per_minute)
 
     def guard(request: Request) -> str:
-        client = authenticator.client_id(request)
+        client: str | None = getattr(request.state, "client_id", None)
+        if client is None:
+            try:
+                client = authenticator.identify(
+                    request.headers, request.client.host if request.client else None, required
+                )
+            except Unauthorized as exc:
+                raise HTTPException(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from exc
         if not limiter.hit(limit, "feedback", client):
             raise HTTPException(
                 429,

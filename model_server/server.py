@@ -7,26 +7,23 @@ from collections.abc import Callable
 from typing import Any
 
 import kserve
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from kserve.logging import trace_logger
 from kserve.model_server import app
 from prometheus_client import REGISTRY
 
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import connect, needs_registry
-from model_server.alerting import (
-    MispredictionRateRule,
-    NegativeFeedbackRule,
-    submit_retraining_job,
-)
+from model_server.alerting import MispredictionRateRule, NegativeFeedbackRule
 from model_server.api import build_health_router, build_router
 from model_server.batching import Overloaded
 from model_server.drift import DriftCollector
+from model_server.errors import install as install_error_handlers
 from model_server.feedback import FeedbackStore, default_sqlite_url
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
+from model_server.security import AccessControl, Authenticator, protected_routes
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry, observe_health_gauges
 from model_server.telemetry import configure as configure_telemetry
@@ -53,7 +50,11 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     REGISTRY.register(DriftCollector(model.drift))
     if needs_registry(model.model_uri):
         connect(platform)
-    store = FeedbackStore(settings.feedback_db_url or default_sqlite_url(platform.home))
+    store = FeedbackStore(
+        settings.feedback_db_url or default_sqlite_url(platform.home),
+        windows=(settings.alert_window_seconds, settings.misprediction_window_seconds),
+    )
+    store.start_sync(settings.alert_sync_seconds)
     rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
     misprediction = MispredictionRateRule(
@@ -61,7 +62,6 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         settings.misprediction_threshold,
         settings.misprediction_window_seconds,
         settings.misprediction_min_feedback,
-        on_alert=submit_retraining_job if settings.retrain_on_alert else None,
     )
     MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
     if telemetry.enabled:
@@ -72,7 +72,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     def after_kserve(application: FastAPI) -> None:
         # Behind kserve's routes: a predict request is matched without trying ours first.
         application.include_router(
-            build_router(model, store, rule, misprediction, settings, telemetry)
+            build_router(model, store, rule, misprediction, settings, telemetry, authenticator)
         )
         # Outermost: a refused request skips kserve's timing, logging and exception layers.
         application.add_middleware(
@@ -82,9 +82,15 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
             retry_after=settings.retry_after_seconds,
             queue_full=model.batcher.full,
         )
+        # In front of the limits: a client without credentials costs no body read.
+        application.add_middleware(
+            AccessControl, authenticator=authenticator, protected=protected_routes(settings)
+        )
 
+    authenticator = Authenticator(settings)
     server = BoundModelServer(
         host=settings.host,
+        trusted_proxies=settings.trusted_proxies,
         request_logging=settings.request_logging,
         after_kserve=after_kserve,
         http_port=settings.http_port,
@@ -101,6 +107,9 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
 class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
     """kserve binds 0.0.0.0; the embedded mode must stay on loopback.
 
+    uvicorn believes X-Forwarded-For from loopback unless told otherwise, so any local client
+    could claim any address: forwarded headers are read only from `trusted_proxies`.
+
     `after_kserve` runs once kserve has added its routes and middleware to the app: routes it
     adds come behind kserve's (FastAPI tries them in order), middleware in front of kserve's.
     Without `request_logging`, neither uvicorn's access line nor kserve's two timing lines are
@@ -110,12 +119,14 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
     def __init__(
         self,
         host: str,
+        trusted_proxies: list[str] | None = None,
         request_logging: bool = False,
         after_kserve: Callable[[FastAPI], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._host = host
+        self._trusted_proxies = list(trusted_proxies or [])
         self._request_logging = request_logging
         self._after_kserve = after_kserve
 
@@ -123,6 +134,8 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
         rest = self._rest_server
         if rest is not None:
             rest.config.host = self._host
+            rest.config.proxy_headers = bool(self._trusted_proxies)
+            rest.config.forwarded_allow_ips = self._trusted_proxies
             if not self._request_logging:
                 # What uvicorn itself does for access_log=False (kserve builds its Config with
                 # logging already set up, so the flag alone is not read): no handler, no line.
@@ -136,8 +149,8 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
                 create_application()
                 if self._after_kserve is not None:
                     self._after_kserve(app)
-                # kserve answers 501 to a model_version it cannot address: the client's error.
-                app.add_exception_handler(NotImplementedError, _client_error)
+                # kserve's handlers log a traceback for any error, a client's included.
+                install_error_handlers(app)
                 # The model-repository API would let any client reload or unload the served
                 # model: RequestLimits answers 404 there, and the schema no longer lists it.
                 app.openapi = _openapi_without(app.openapi, DISABLED_PREFIX)
@@ -147,15 +160,47 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
 
 
 def _openapi_without(openapi: Callable[[], dict[str, Any]], prefix: str) -> Any:
+    """The schema without `prefix`'s routes, and with the v1 body kserve leaves undescribed
+    (its routes read the raw request), so clients and fuzzers know what predict takes."""
+
     def schema() -> dict[str, Any]:
         document = openapi()
         document["paths"] = {
             path: item for path, item in document["paths"].items() if not path.startswith(prefix)
         }
+        for suffix in (":predict", ":explain"):
+            operation = document["paths"].get(f"/v1/models/{{model_name}}{suffix}", {}).get("post")
+            if operation is not None and "requestBody" not in operation:
+                operation["requestBody"] = V1_REQUEST_BODY
         return document
 
     return schema
 
 
-async def _client_error(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"error": str(exc) or "not supported"}, status_code=400)
+V1_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "anyOf": [
+                                {"type": "string", "minLength": 1},
+                                {
+                                    "type": "object",
+                                    "required": ["text"],
+                                    "properties": {"text": {"type": "string", "minLength": 1}},
+                                },
+                            ]
+                        },
+                    }
+                },
+            }
+        }
+    },
+}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RouteName = Literal[
+    "predict", "info", "openapi", "feedback", "recent_feedback", "alerts", "drift", "metrics"
+]
 
 
 class ServerSettings(BaseSettings):
@@ -72,10 +76,6 @@ class ServerSettings(BaseSettings):
     misprediction_min_feedback: int = Field(
         default=20, ge=1, description="Feedbacks needed in the window before the share counts."
     )
-    retrain_on_alert: bool = Field(
-        default=False,
-        description="Submit a retraining Job (Kubernetes) when the misprediction alert fires.",
-    )
     drift_window: int = Field(
         default=2000, ge=10, description="Latest live tweets compared with the drift reference."
     )
@@ -97,6 +97,24 @@ class ServerSettings(BaseSettings):
     feedback_per_minute: int = Field(
         default=120, ge=1, description="Feedbacks one client may post per minute (429 beyond)."
     )
+    open_routes: Annotated[list[RouteName], NoDecode] = Field(
+        default=["predict", "info", "openapi"],
+        description="Comma-separated routes that stay open when auth_required is on; the "
+        "others (of feedback, recent_feedback, alerts, drift, metrics) need a key or token. "
+        "Health probes are always open.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated addresses (or CIDRs) of the proxies whose X-Forwarded-For "
+        "names the client (the ingress); empty means the peer address is the client.",
+    )
+    alert_sync_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="How often the rolling feedback counts take in other replicas' feedback "
+        "from the shared store.",
+    )
     applicationinsights_connection_string: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
@@ -106,7 +124,7 @@ class ServerSettings(BaseSettings):
         description="Azure Monitor connection string; unset means no exporter.",
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "open_routes", "trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -71,13 +71,14 @@ def observe_health_gauges(
     misprediction_rate: Callable[[], float],
     meter_provider: MeterProvider | None = None,
 ) -> None:
-    """Drift PSI and the misprediction rate as OpenTelemetry gauges, read at each export, so
-    Azure Monitor (``customMetrics``) sees what Prometheus scrapes from ``/metrics``. A value
-    that cannot be computed yet (NaN) is left out rather than sent."""
+    """Drift PSI, the positive-share estimate (label shift) and the misprediction rate as
+    OpenTelemetry gauges, read at each export, so Azure Monitor (``customMetrics``) sees what
+    Prometheus scrapes from ``/metrics``. A value that cannot be computed yet (NaN) is left
+    out rather than sent."""
     from opentelemetry import metrics
     from opentelemetry.metrics import Observation
 
-    from model_server.drift import PSI_METRIC
+    from model_server.drift import PRIOR_METRIC, PSI_METRIC
 
     meter = (meter_provider or metrics.get_meter_provider()).get_meter("airparadis")
 
@@ -86,12 +87,22 @@ def observe_health_gauges(
         values = drift.psi(report) if report is not None else {}
         return [Observation(v, {"signal": k}) for k, v in values.items() if math.isfinite(v)]
 
+    def prior(_options: CallbackOptions) -> Iterable[Observation]:
+        estimate = drift.prior()
+        observations = [Observation(drift.training_prior, {"source": "training"})]
+        if estimate is not None:
+            observations.append(Observation(estimate.prior, {"source": "estimated"}))
+        return observations
+
     def rate(_options: CallbackOptions) -> Iterable[Observation]:
         value = misprediction_rate()
         return [Observation(value)] if math.isfinite(value) else []
 
     meter.create_observable_gauge(
         PSI_METRIC, [psi], description="PSI of live input against training."
+    )
+    meter.create_observable_gauge(
+        PRIOR_METRIC, [prior], description="Share of positive tweets: live estimate, training."
     )
     meter.create_observable_gauge(
         "airparadis_misprediction_rate", [rate], description="Share of 'wrong' verdicts."

@@ -1,4 +1,8 @@
-"""The compiled TF-IDF + LR scorer gives the trained pipeline's results."""
+"""The compiled TF-IDF + LR scorer gives the trained pipeline's results, on both paths.
+
+Every test here runs twice: on the compiled extension and on its pure-Python twin
+(`tests.core.fastpath_paths`); tests/core/test_fastpath.py holds the two to the same bits.
+"""
 
 from pathlib import Path
 
@@ -6,10 +10,14 @@ import numpy as np
 import pytest
 
 from airparadis.bundle import load_bundle
+from airparadis.fastpath import PureLinearTable, linear_table, use_compiled
 from airparadis.formats.sklearn import SklearnClassifier
+from tests.core.fastpath_paths import fast_path  # noqa: F401
 from training_jobs.data import load_sources
 from training_jobs.families.tfidf_lr import TfidfLogisticRegression
 from training_jobs.split import split_data, stratified_sample
+
+pytestmark = pytest.mark.usefixtures("fast_path")
 
 
 def test_compiled_scorer_equals_pipeline(tiny_bundle: Path, sentiment140_dir: Path) -> None:
@@ -77,11 +85,11 @@ def test_compiled_table_scores_long_text_with_repeats_like_the_pipeline(
     )
 
 
-def test_compiled_table_lookup_and_bad_input() -> None:
-    from airparadis._fastpath import LinearTable
-
+def test_table_lookup_and_bad_input() -> None:
+    LinearTable = linear_table  # the compiled table or its pure twin, by the path under test
     weights, idf = np.array([1.0, -2.0]), np.array([1.5, 2.5])
     table = LinearTable(["good", "not good"], weights, idf, 0.0, 1, 2, False)
+    assert isinstance(table, PureLinearTable) is not use_compiled()
     assert (table.size(), table.lookup("not good"), table.lookup("bad")) == (2, 1, -1)
     # "not good" holds both terms once: sum of coef * idf over the l2 norm of their idf.
     z = (1.0 - 2.0) / np.hypot(1.5, 2.5)
@@ -102,19 +110,20 @@ def test_compiled_table_lookup_and_bad_input() -> None:
 def test_batch_scoring_marks_what_the_compiled_cleaner_leaves_to_python(
     tiny_bundle: Path,
 ) -> None:
-    from airparadis.text import COMPILED_CLEANER, clean_tweet
+    from airparadis.text import clean_tweet, text_cleaner
 
     model = load_bundle(tiny_bundle)
     assert isinstance(model, SklearnClassifier) and model.scorer is not None
     table = model.scorer.table
     texts = ["great crew :)", "caf\u00e9 ok", "fish &amp; chips", "", "@a sooo late!!!"]
-    raw = np.frombuffer(table.score_texts(COMPILED_CLEANER, texts), dtype=np.float64)
-    assert np.isnan(raw).tolist() == [False, True, True, False, False]
+    raw = np.frombuffer(table.score_texts(text_cleaner(), texts), dtype=np.float64)
+    left = [False, True, True, False, False] if use_compiled() else [False] * 5
+    assert np.isnan(raw).tolist() == left  # the pure cleaner handles every text itself
     for text, p in zip(texts, raw.tolist(), strict=True):
         if not np.isnan(p):
             assert p == table.score(clean_tweet(text))
     with pytest.raises(TypeError, match="text 1 is not a str"):
-        table.score_texts(COMPILED_CLEANER, ["ok", 3])  # type: ignore[list-item]
+        table.score_texts(text_cleaner(), ["ok", 3])  # type: ignore[list-item]
 
 
 def test_contributions_add_up_to_the_logit_with_repeated_ngrams(tiny_bundle: Path) -> None:

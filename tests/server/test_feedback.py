@@ -7,8 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,7 +21,15 @@ import pytest
 import sqlalchemy as sa
 
 from model_server.alerting import ALERT_EVENT, NegativeFeedbackRule
-from model_server.feedback import FeedbackStore, FeedbackUnavailable, default_sqlite_url
+from model_server.feedback import (
+    FeedbackConflict,
+    FeedbackStore,
+    FeedbackUnavailable,
+    RollingCounts,
+    content_hash,
+    default_sqlite_url,
+    window_start,
+)
 from tests.conftest import RunningServer, free_port, server_env, start_server
 
 POSTGRES_URL = os.environ.get(
@@ -189,7 +201,9 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path
     server.process.wait()
     assert 600 <= len(acked) < 2000
     restarted = start_server(tmp_path, str(tiny_bundle), **unlimited)
-    after_crash = [r["id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
+    after_crash = [
+        r["feedback_id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()
+    ]
     assert set(acked) <= set(after_crash)
     assert len(after_crash) == len(set(after_crash))
     try:
@@ -199,17 +213,14 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, tiny_bundle: Path
         assert len(retried) == 2000
     finally:
         restarted.stop()
-    stored = [r["id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
+    stored = [r["feedback_id"] for r in FeedbackStore(default_sqlite_url(tmp_path)).export_rows()]
     assert len(stored) == len(set(stored)) == 2000
 
 
 def test_misprediction_rate_rule(store: FeedbackStore) -> None:
     from model_server.alerting import MISPREDICTION_RULE, MispredictionRateRule
 
-    ordered: list[dict[str, object]] = []
-    rule = MispredictionRateRule(
-        store, threshold=0.5, window_seconds=600, min_feedback=4, on_alert=ordered.append
-    )
+    rule = MispredictionRateRule(store, threshold=0.5, window_seconds=600, min_feedback=4)
     assert math.isnan(rule.scraped_rate())  # no verdict yet: no rate, not 0 %
     fired = []
     for verdict in ["wrong", "correct", "correct", "correct", "wrong", "wrong", "wrong", "wrong"]:
@@ -219,4 +230,156 @@ def test_misprediction_rate_rule(store: FeedbackStore) -> None:
     assert [a is not None for a in fired] == [False, False, False, False, False, True, False, False]
     assert rule.scraped_rate() == pytest.approx(5 / 8)
     assert [a["rule"] for a in store.alerts()] == [MISPREDICTION_RULE]
-    assert len(ordered) == 1  # the retraining hook ran once
+
+
+def _with_content(record: dict[str, object]) -> dict[str, object]:
+    content = {k: record[k] for k in ("tweet", "predicted_label", "probability", "verdict")}
+    return {**record, "content_hash": content_hash(content)}
+
+
+def test_feedback_ids_are_scoped_per_client_and_conflicts_refused(store: FeedbackStore) -> None:
+    first = _with_content({**_record(), "id": None, "feedback_id": "f-1"})
+    stored = store.add(first, client_id="key:a")
+    retry = store.add(dict(first), client_id="key:a")
+    assert not stored.duplicate and retry.duplicate and retry.id == stored.id
+    changed = _with_content({**first, "tweet": "something else entirely"})
+    with pytest.raises(FeedbackConflict) as conflict:
+        store.add(changed, client_id="key:a")
+    assert conflict.value.stored_id == stored.id
+    other_client = store.add(changed, client_id="key:b")
+    assert not other_client.duplicate and other_client.id != stored.id
+    rows = {r["id"]: r for r in store.export_rows()}
+    assert rows[stored.id]["tweet"] == "my bag is lost"  # the first content is kept
+    assert rows[other_client.id]["tweet"] == "something else entirely"
+    assert {r["feedback_id"] for r in rows.values()} == {"f-1"}
+
+
+def _counted_store(store: FeedbackStore, windows: tuple[int, ...]) -> FeedbackStore:
+    """A second store (another replica) on the same database, keeping rolling counts."""
+    return FeedbackStore(store.engine.url.render_as_string(hide_password=False), windows)
+
+
+def test_rules_read_rolling_counts_not_the_table(store: FeedbackStore) -> None:
+    """A feedback costs one INSERT, whatever the rows already in the window."""
+    counted = _counted_store(store, (300, 3600))
+    rule = NegativeFeedbackRule(counted, threshold=1000, window_seconds=300)
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(counted.engine, "before_cursor_execute", record)
+    for _ in range(5):
+        counted.add(_record("wrong"))
+        assert rule.evaluate("3") is None
+    sa.event.remove(counted.engine, "before_cursor_execute", record)
+    assert counted.window_counts(300) == (5, 5)
+    assert [s.split()[0].upper() for s in statements] == ["INSERT"] * 5
+
+
+def test_rolling_counts_are_seeded_and_take_in_other_replicas(store: FeedbackStore) -> None:
+    store.add(_record("wrong"))  # before the replicas start
+    one, two = _counted_store(store, (300,)), _counted_store(store, (300,))
+    assert one.window_counts(300) == two.window_counts(300) == (1, 1)  # seeded
+    one.add(_record("wrong"))
+    one.add(_record("correct"))
+    assert one.window_counts(300) == (2, 3)
+    assert two.window_counts(300) == (1, 1)
+    assert two.sync() == 2 and one.sync() == 0  # nothing counted twice
+    assert two.window_counts(300) == (2, 3)
+    assert two.window_counts(300) == store.verdict_counts_since(window_start(300))
+
+
+def test_rolling_counts_forget_what_leaves_the_window() -> None:
+    counts = RollingCounts((2, 60))
+    now = datetime.now(UTC)
+    assert counts.add("old", now - timedelta(seconds=61), True) is False  # already out
+    assert counts.add("a", now - timedelta(seconds=1), True)
+    assert counts.add("b", now, False)
+    assert counts.add("b", now, False) is False  # counted once
+    assert counts.counts(2) == (1, 2) and counts.counts(60) == (1, 2)
+    time.sleep(3.1)
+    assert counts.counts(2) == (0, 0) and counts.counts(60) == (1, 2)
+
+
+def test_rolling_counts_hold_constant_memory_and_seed_older_rows() -> None:
+    counts = RollingCounts((300, 3600), remember_seconds=10)
+    now = datetime.now(UTC)
+    for i in range(20_000):
+        counts.add(f"r{i}", now - timedelta(seconds=i % 3000), i % 2 == 0, seeding=True)
+    assert counts.counts(3600) == (10_000, 20_000)
+    assert len(counts._seen) <= 20_000 * 11 // 3000 + 10  # only the last 10 s of ids
+    # Outside the remembered span a row may already be counted: only seeding takes it.
+    assert counts.add("late", now - timedelta(seconds=100), True) is False
+    assert counts.add("late", now - timedelta(seconds=100), True, seeding=True) is True
+
+
+def test_concurrent_posts_fire_one_alert(store: FeedbackStore) -> None:
+    """De-duplication reads and records in one transaction: of racing callers, one fires."""
+    counted = _counted_store(store, (300,))
+    for _ in range(3):
+        counted.add(_record("wrong"))
+    rules = [NegativeFeedbackRule(counted, threshold=3, window_seconds=300) for _ in range(12)]
+    start = threading.Barrier(len(rules))
+
+    def evaluate(rule: NegativeFeedbackRule) -> object:
+        start.wait()
+        return rule.evaluate("3", "key:racer")
+
+    with ThreadPoolExecutor(len(rules)) as pool:
+        fired = [a for a in pool.map(evaluate, rules) if a is not None]
+    assert len(fired) == 1
+    alerts = store.alerts()
+    assert len(alerts) == 1 and alerts[0]["client_id"] == "key:racer"
+
+
+def test_a_store_created_before_gains_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "feedback.db") as db:
+        db.execute(
+            "create table feedback (id varchar(64) primary key, created_at timestamp not null, "
+            "tweet text not null, predicted_label varchar(16) not null, probability float, "
+            "verdict varchar(16) not null, correct_label varchar(16), model_name varchar(200), "
+            "model_version varchar(64), request_id varchar(200))"
+        )
+        db.execute(
+            "insert into feedback values ('old', '2026-01-01 00:00:00', 't', 'positive', 0.5, "
+            "'wrong', null, 'm', '1', null)"
+        )
+    store = FeedbackStore(default_sqlite_url(tmp_path))
+    store.add(_record(), client_id="ip:10.0.0.1")
+    rows = store.export_rows()
+    assert rows[0]["id"] == "old" and rows[1]["client_id"] == "ip:10.0.0.1"
+
+
+def test_alerts_recorded_before_the_state_table_still_count(store: FeedbackStore) -> None:
+    """A store upgraded in the middle of a window does not alert twice in it."""
+    store.add_alert(
+        {"fired_at": datetime.now(UTC), "rule": "negative_feedback", "count": 3,
+         "threshold": 3, "window_seconds": 300, "model_version": "3"}
+    )  # fmt: skip
+    counted = _counted_store(store, (300,))
+    for _ in range(3):
+        counted.add(_record("wrong"))
+    assert NegativeFeedbackRule(counted, threshold=3, window_seconds=300).evaluate("3") is None
+    assert len(store.alerts()) == 1
+
+
+def test_once_fired_a_rule_costs_no_query_until_its_window_ends(store: FeedbackStore) -> None:
+    """During a bad buzz every feedback is over the threshold: still one INSERT each."""
+    counted = _counted_store(store, (300,))
+    rule = NegativeFeedbackRule(counted, threshold=1, window_seconds=300)
+    counted.add(_record("wrong"))
+    assert rule.evaluate("3") is not None
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(counted.engine, "before_cursor_execute", record)
+    for _ in range(5):
+        counted.add(_record("wrong"))
+        assert rule.evaluate("3") is None
+    sa.event.remove(counted.engine, "before_cursor_execute", record)
+    assert [s.split()[0].upper() for s in statements] == ["INSERT"] * 5

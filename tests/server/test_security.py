@@ -105,3 +105,61 @@ def test_api_key_and_bearer_token_are_accepted_then_rate_limited(
     bearer = {"Authorization": f"Bearer {_token(signing_key)}"}
     assert httpx.post(url, json=BODY, headers=bearer).status_code == 201
     assert _stored(secured) == 4  # every acknowledged feedback, and only those
+
+
+OPS_ROUTES = ["/v1/drift", "/v1/alerts", "/v1/feedback/recent", "/metrics"]
+OPEN_ROUTES = ["/v1/info", "/openapi.json", "/v2/health/ready", "/v2/health/live", "/v2"]
+
+
+def test_ops_data_and_recent_feedback_need_credentials(
+    secured: RunningServer, signing_key: rsa.RSAPrivateKey
+) -> None:
+    for path in OPS_ROUTES:
+        refused = httpx.get(f"{secured.url}{path}")
+        assert refused.status_code == 401, path
+        assert refused.headers["www-authenticate"] == "Bearer, ApiKey"
+        assert httpx.get(f"{secured.url}{path}", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert (
+            httpx.get(f"{secured.url}{path}", headers={"X-API-Key": "key-one"}).status_code == 200
+        )
+        bearer = {"Authorization": f"Bearer {_token(signing_key, sub='ops-viewer')}"}
+        assert httpx.get(f"{secured.url}{path}", headers=bearer).status_code == 200
+    for path in OPEN_ROUTES:
+        assert httpx.get(f"{secured.url}{path}").status_code == 200, path
+
+
+def test_open_routes_is_a_setting(tmp_path: Path, tiny_bundle: Path) -> None:
+    server = start_server(
+        tmp_path,
+        str(tiny_bundle),
+        AIRPARADIS_SERVER_AUTH_REQUIRED="true",
+        AIRPARADIS_SERVER_API_KEYS="key-one",
+        AIRPARADIS_SERVER_OPEN_ROUTES="metrics,info",
+    )
+    try:
+        assert httpx.get(f"{server.url}/metrics").status_code == 200
+        assert httpx.get(f"{server.url}/v1/drift").status_code == 401
+        assert httpx.get(f"{server.url}/openapi.json").status_code == 401
+        predict = httpx.post(server.predict_url, json={"instances": ["hi"]})
+        assert predict.status_code == 401
+        keyed = {"X-API-Key": "key-one"}
+        assert httpx.post(server.predict_url, json={"instances": ["hi"]}, headers=keyed).is_success
+    finally:
+        server.stop()
+
+
+def test_an_alert_names_the_client_that_fired_it(
+    secured: RunningServer, signing_key: rsa.RSAPrivateKey
+) -> None:
+    bearer = {"Authorization": f"Bearer {_token(signing_key, sub='noisy-client')}"}
+    for _ in range(3):
+        httpx.post(f"{secured.url}/v1/feedback", json=BODY, headers=bearer)
+    alerts = httpx.get(f"{secured.url}/v1/alerts", headers={"X-API-Key": "key-one"}).json()
+    clients = {a["client_id"] for a in alerts["alerts"]}
+    assert clients and clients <= {"sub:noisy-client", "key:" + _key_id("key-two")}
+
+
+def _key_id(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -80,15 +80,17 @@ def test_feedback_is_stored_before_ack_and_idempotent(model_server: RunningServe
     }
     first = httpx.post(f"{model_server.url}/v1/feedback", json=body)
     assert first.status_code == 201
-    assert first.json()["id"] == "client-retry-1"
+    assert first.json()["feedback_id"] == "client-retry-1"
     assert first.json()["duplicate"] is False
     again = httpx.post(f"{model_server.url}/v1/feedback", json=body)
     assert again.status_code == 201 and again.json()["duplicate"] is True
+    assert again.json()["id"] == first.json()["id"]
     with sqlite3.connect(model_server.home / "feedback.db") as db:
         rows = db.execute(
-            "select verdict, correct_label, tweet from feedback where id = 'client-retry-1'"
+            "select verdict, correct_label, tweet, id from feedback "
+            "where feedback_id = 'client-retry-1'"
         ).fetchall()
-    assert rows == [("wrong", "negative", TWEETS[1])]
+    assert rows == [("wrong", "negative", TWEETS[1], first.json()["id"])]
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,8 @@ def test_drift_and_misprediction_gauges_reach_an_otel_reader(tiny_bundle: Path) 
                         points[(metric.name, labels)] = point.value
         return points
 
-    assert exported() == {}  # no window yet, no verdicts yet: nothing sent, no NaN
+    # No window yet, no verdicts yet: only the prior the model assumes is sent, never a NaN.
+    assert exported() == {("airparadis_positive_prior", (("source", "training"),)): 0.5}
     tweets = ["vol annulé encore une fois, bagages perdus et service client injoignable"] * 30
     drift.record(tweets, load_bundle(tiny_bundle).predict_proba(tweets))
     rate[0] = 0.4
@@ -100,4 +101,7 @@ def test_drift_and_misprediction_gauges_reach_an_otel_reader(tiny_bundle: Path) 
         report.psi_probability
     )
     assert points[("airparadis_misprediction_rate", ())] == 0.4
+    estimate = drift.prior()
+    assert estimate is not None
+    assert points[("airparadis_positive_prior", (("source", "estimated"),))] == estimate.prior
     provider.shutdown()
