@@ -36,6 +36,9 @@ class BundleInfo:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    """Learned from feedback (`airparadis.calibration`); `threshold` is then the calibrated
+    threshold, and `load_bundle` serves calibrated probabilities."""
 
 
 class SentimentClassifier(Protocol):
@@ -107,11 +110,21 @@ def load_bundle(path: Path) -> SentimentClassifier:
     if loader is None:
         raise BundleError(f"{directory}: unknown model format {info.format!r}")
     try:
-        return loader(directory, info)
+        classifier = loader(directory, info)
     except BundleError:
         raise
     except Exception as exc:
         raise BundleError(f"{directory}: cannot load {info.format} model: {exc}") from exc
+    if info.calibration is None:
+        return classifier
+    from airparadis.calibration import CalibratedClassifier, CalibrationError, load_calibration
+
+    try:
+        calibration = load_calibration(directory, info)
+    except (CalibrationError, TypeError, ValueError, OSError, KeyError) as exc:
+        raise BundleError(f"{directory}: unusable calibration: {exc}") from exc
+    assert calibration is not None
+    return CalibratedClassifier(classifier, calibration)
 
 
 def _import_builtin_formats() -> None:

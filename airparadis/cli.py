@@ -1,32 +1,65 @@
-"""The `airparadis` command: one entry point over every component, each imported lazily."""
+"""The `airparadis` command: one entry point over every installed component.
+
+Each image installs only its own components (the serving image has no training or dashboard
+code), so a component's commands are registered only when its package is installed.
+"""
 
 from __future__ import annotations
 
 import logging
+from importlib.util import find_spec
 
 import typer
 from pydantic import ValidationError
-
-from airparadis.up import up
-from dashboard.cli import dashboard
-from model_server.cli import feedback_app, serve
-from training_jobs.cli import compare, data_app, evaluate, retrain, score, train, tune
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Air Paradis Sentiment: train, track, serve and monitor tweet-sentiment models.",
 )
-app.add_typer(data_app, name="data")
-app.add_typer(feedback_app, name="feedback")
-app.command()(train)
-app.command()(evaluate)
-app.command()(tune)
-app.command()(compare)
-app.command()(retrain)
-app.command()(score)
-app.command()(serve)
-app.command()(dashboard)
-app.command()(up)
+
+
+def _installed(*packages: str) -> bool:
+    return all(find_spec(package) is not None for package in packages)
+
+
+if _installed("training_jobs"):
+    from training_jobs.cli import (
+        calibrate,
+        compare,
+        data_app,
+        evaluate,
+        retrain,
+        score,
+        train,
+        tune,
+    )
+
+    app.add_typer(data_app, name="data")
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(tune)
+    app.command()(compare)
+    app.command()(retrain)
+    app.command()(calibrate)
+    app.command()(score)
+if _installed("model_server"):
+    from model_server.cli import feedback_app, serve
+
+    app.command()(serve)
+    if _installed("pyarrow"):  # the Parquet export: training image and full installs
+        if _installed("training_jobs"):  # replay reads the sources training reads
+            from training_jobs.cli import replay_feedback
+
+            feedback_app.command("replay")(replay_feedback)
+        app.add_typer(feedback_app, name="feedback")
+if _installed("dashboard"):
+    from dashboard.cli import dashboard
+
+    app.command()(dashboard)
+if _installed("training_jobs", "model_server", "dashboard"):
+    from airparadis.up import up
+
+    app.command()(up)
 
 
 @app.callback()
@@ -49,4 +82,10 @@ def main() -> None:
             for error in exc.errors()
         )
         typer.secho(f"error: invalid {exc.title} configuration: {problems}", fg="red", err=True)
+        raise SystemExit(2) from exc
+    except OSError as exc:
+        # A file or folder the command was pointed at cannot be read or written (read-only,
+        # missing, a folder where a file was expected): the user's to fix, named, no traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.secho(f"error: {exc.strerror or exc}{where}", fg="red", err=True)
         raise SystemExit(2) from exc

@@ -3,19 +3,22 @@
 Tokens that carry sentiment but vary in form are mapped to stable placeholders: URLs, @users,
 emoticons. Negated contractions are expanded so that "not" survives as its own token.
 
-The regular expressions below define the cleaning. ASCII text without '&' (most tweets) is
-cleaned by the compiled `airparadis._fastpath.Cleaner`, built from the same tables, because
-serving pays this cost on every request; `clean_tweet` picks the path, so training and serving
-still share one function, and the tests hold both paths to the same output.
+The regular expressions below define the cleaning. Where the optional compiled extension is
+built (see `airparadis.fastpath`), ASCII text without '&' (most tweets) is cleaned by its
+`Cleaner`, built from the same tables, because serving pays this cost on every request;
+`clean_tweet` picks the path, so training and serving still share one function, and the tests
+hold both paths to the same output.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import unicodedata
 from collections.abc import Iterable
 
-from airparadis._fastpath import Cleaner
+from airparadis.fastpath import TextCleaner, use_compiled
 
 URL_TOKEN = "xxurl"
 USER_TOKEN = "xxuser"
@@ -91,18 +94,37 @@ def repair_mojibake(text: str) -> str:
         return text
 
 
-COMPILED_CLEANER = Cleaner(  # the ASCII case of `clean_tweet`, also used by batch scoring
-    url_token=URL_TOKEN,
-    user_token=USER_TOKEN,
-    emoticons=[(e, _EMOTICON_TOKENS[e]) for e in _longest_first(_EMOTICON_TOKENS)],
-    heads=list(_CONTRACTION_HEADS.items()),
-    auxiliaries=[(a, a) for a in _NEGATED_AUXILIARIES],
-)
+class PatternCleaner:
+    """The pure-Python twin of the compiled `Cleaner`: every text through the patterns."""
+
+    def clean(self, text: str, /) -> str:
+        if not isinstance(text, str):
+            raise TypeError(f"clean() takes a str, not {type(text).__name__}")
+        return clean_with_patterns(text)
+
+
+def compiled_cleaner() -> TextCleaner:
+    """The compiled `Cleaner` over this module's tables (needs the extension built)."""
+    from airparadis._fastpath import Cleaner
+
+    return Cleaner(
+        url_token=URL_TOKEN,
+        user_token=USER_TOKEN,
+        emoticons=[(e, _EMOTICON_TOKENS[e]) for e in _longest_first(_EMOTICON_TOKENS)],
+        heads=list(_CONTRACTION_HEADS.items()),
+        auxiliaries=[(a, a) for a in _NEGATED_AUXILIARIES],
+    )
+
+
+@functools.cache
+def text_cleaner() -> TextCleaner:
+    """The cleaner of `clean_tweet` and of batch scoring: compiled where the extension is."""
+    return compiled_cleaner() if use_compiled() else PatternCleaner()
 
 
 def clean_tweet(text: str) -> str:
     """Normalise one tweet into space-separated lowercase tokens."""
-    cleaned: str | None = COMPILED_CLEANER.clean(text)
+    cleaned = text_cleaner().clean(text)
     return cleaned if cleaned is not None else clean_with_patterns(text)
 
 
@@ -132,3 +154,10 @@ def clean_with_patterns(text: str) -> str:
 
 def clean_tweets(texts: Iterable[str]) -> list[str]:
     return [clean_tweet(t) for t in texts]
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` holds nothing to classify: empty, or only spaces, line breaks and
+    invisible format characters (zero-width space, BOM). Serving refuses such a tweet and
+    batch scoring leaves it unlabelled, rather than both answering the model's prior."""
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)

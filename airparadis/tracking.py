@@ -25,6 +25,11 @@ class ModelRef:
     aliases: tuple[str, ...]
     tags: dict[str, str]
 
+    @property
+    def version_uri(self) -> str:
+        """``models:/name/N``: this exact version, whatever an alias points at meanwhile."""
+        return f"models:/{self.name}/{self.version}"
+
 
 def connect(settings: PlatformSettings) -> str:
     """Point MLflow's tracking and registry clients at the configured store."""
@@ -86,7 +91,12 @@ def needs_registry(uri: str) -> bool:
 
 
 def download_model(uri: str, dest: Path | None = None) -> Path:
-    """Local folder holding the model at `uri`: a path as is, anything else downloaded."""
+    """Local folder holding the model at `uri`: a path as is, anything else downloaded.
+
+    An alias is resolved again here: a caller that has resolved it already (to label what it
+    serves) downloads `ModelRef.version_uri` instead, so a promotion in between cannot swap
+    the files under the label.
+    """
     local = Path(uri)
     if not needs_registry(uri):
         if not local.exists():

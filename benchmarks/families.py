@@ -9,7 +9,10 @@ is trained here on a 20,000-tweet slice (and marked so). Then, in this one proce
   and converted to TFLite fp32 / float16 / dynamic-range int8; MiniLM exported to ONNX fp32
   and int8;
 - the plain ``transformers`` PyTorch forward (padding to the longest tweet of each batch, no
-  export) against the ONNX bundle, on the same tweets.
+  export) against the ONNX bundle, on the same tweets;
+- the TF-IDF + LR bundle on the compiled extension (``airparadis._fastpath``) against its
+  pure-Python twin (``AIRPARADIS_PURE_PYTHON=1``): single tweets as serving scores them, and
+  batches, with a check that both give the same probabilities.
 
 The section "## Model families" of the output file is replaced (appended when absent).
 """
@@ -120,6 +123,65 @@ def pytorch_baseline(tweets: list[str]) -> Callable[[Sequence[str]], Any]:
     return predict
 
 
+def fastpath_comparison(bundle_dir: Path, tweets: list[str]) -> list[str]:
+    """Compiled extension vs pure Python on one TF-IDF + LR bundle, in this process."""
+    from airparadis.bundle import load_bundle, tweet_scorer
+    from airparadis.fastpath import PURE_PYTHON_ENV, use_compiled
+    from airparadis.text import text_cleaner
+
+    def choose(pure: bool | None) -> None:
+        """Switch paths (None: back to the environment's choice) before the next load."""
+        if pure is None and saved is not None:
+            os.environ[PURE_PYTHON_ENV] = saved
+        elif pure:
+            os.environ[PURE_PYTHON_ENV] = "1"
+        else:
+            os.environ.pop(PURE_PYTHON_ENV, None)
+        use_compiled.cache_clear()
+        text_cleaner.cache_clear()
+
+    saved = os.environ.get(PURE_PYTHON_ENV)
+    rows: dict[str, tuple[float, float, np.ndarray]] = {}
+    try:
+        for name, pure in (("compiled (C extension)", False), ("pure Python", True)):
+            choose(pure)
+            if not pure and not use_compiled():
+                continue  # the extension is not built here: only the pure path to show
+            model = load_bundle(bundle_dir)
+            score = tweet_scorer(model)
+            if score is None:
+                return []
+
+            def one_by_one(batch: Sequence[str], score: Callable[[str], float] = score) -> Any:
+                return [score(t) for t in batch]
+
+            one = tweets_per_second(one_by_one, tweets, 1)
+            many = tweets_per_second(model.predict_proba, tweets, 1000)
+            rows[name] = (one, many, model.predict_proba(tweets))
+    finally:
+        choose(None)
+    lines = [
+        "",
+        "### TF-IDF + LR: compiled extension vs pure-Python path (in process)",
+        "",
+        "| path | single tweet µs | single tweets/s | batch 1000 tweets/s |",
+        "|---|---|---|---|",
+    ]
+    for name, (one, many, _) in rows.items():
+        lines.append(f"| {name} | {1e6 / one:.1f} | {one:,.0f} | {many:,.0f} |")
+    if len(rows) == 2:
+        (c_one, c_many, c_proba), (p_one, p_many, p_proba) = rows.values()
+        same = "identical" if np.array_equal(c_proba, p_proba) else "DIFFERENT"
+        lines += [
+            "",
+            f"In this run the compiled path scored {c_one / p_one:.2f}x as many single tweets "
+            f"a second as the pure-Python path, and {c_many / p_many:.2f}x as many in batches "
+            f"of 1,000; the probabilities of the {len(tweets):,} tweets on both paths are "
+            f"{same}.",
+        ]
+    return lines
+
+
 def latest_bundles(tmp: Path) -> dict[str, tuple[Path, float | None, str]]:
     """family label -> (bundle folder, train seconds, run id) from MLflow."""
     import mlflow
@@ -186,6 +248,7 @@ def measure(data: list[Path]) -> str:
         ]
         rnn_params: tuple[dict[str, Any], int] | None = None
         onnx_bundle: Any = None
+        sklearn_bundle: Path | None = None
         for label, (bundle_dir, seconds, source) in sorted(bundles.items()):
             model = load_bundle(bundle_dir)
             speeds = [tweets_per_second(model.predict_proba, tweets, b) for b in BATCHES]
@@ -199,6 +262,11 @@ def measure(data: list[Path]) -> str:
                 rnn_params = (model.info.params, model.vocabulary.size)  # type: ignore[attr-defined]
             if model.info.format == "onnx" and onnx_bundle is None:
                 onnx_bundle = model
+            if model.info.format == "sklearn" and sklearn_bundle is None:
+                sklearn_bundle = bundle_dir
+
+        if sklearn_bundle is not None:
+            lines += fastpath_comparison(sklearn_bundle, tweets)
 
         lines += ["", "### Artifact sizes (they depend on the architecture only)", ""]
         lines += ["| family | artifact | MB |", "|---|---|---|"]

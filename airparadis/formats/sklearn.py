@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from airparadis._fastpath import LinearTable
 from airparadis.bundle import BundleInfo, register_format
-from airparadis.text import COMPILED_CLEANER, clean_tweet, clean_tweets
+from airparadis.fastpath import linear_table
+from airparadis.text import clean_tweet, clean_tweets, text_cleaner
 
 SKLEARN_FILE = "model.joblib"
 LINEAR_FILE = "linear.npz"
@@ -28,8 +28,8 @@ class LinearTextScorer:
 
     Each known n-gram maps to (coef * idf, idf), so one pass over a tweet's n-grams gives both
     the dot product and the norm; results equal the pipeline's up to float rounding. The pass
-    runs in C (`airparadis._fastpath.LinearTable`): a Python dict of the 270k n-grams cost
-    60 to 100 us a tweet under load, from cache misses alone.
+    runs in C (`airparadis._fastpath.LinearTable`) where the extension is built, else in its
+    pure-Python twin with the same results (`airparadis.fastpath`); `make bench` measures both.
     """
 
     def __init__(
@@ -47,7 +47,7 @@ class LinearTextScorer:
         self.intercept = float(intercept)
         self.min_n, self.max_n = ngram_range
         self.sublinear_tf = sublinear_tf
-        self.table = LinearTable(
+        self.table = linear_table(
             terms, self.weighted, self.idf, self.intercept, self.min_n, self.max_n, sublinear_tf
         )
 
@@ -184,10 +184,10 @@ class SklearnClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.scorer is not None:
-            # Cleaned and scored in C without the GIL; NaN marks the few texts (non-ASCII,
-            # HTML entities) that take the regular-expression cleaner here instead.
+            # Compiled: cleaned and scored in C without the GIL; NaN marks the few texts
+            # (non-ASCII, HTML entities) that take the regular-expression cleaner here instead.
             table = self.scorer.table
-            proba = np.frombuffer(table.score_texts(COMPILED_CLEANER, texts), dtype=np.float64)
+            proba = np.frombuffer(table.score_texts(text_cleaner(), texts), dtype=np.float64)
             proba = proba.copy()
             for index in np.flatnonzero(np.isnan(proba)).tolist():
                 proba[index] = table.score(clean_tweet(texts[index]))
