@@ -74,6 +74,10 @@ class DriftStatus:
     reference: InputStats | None = None
     proba_edges: tuple[float, ...] = ()
     length_edges: tuple[float, ...] = ()
+    training_prior: float = math.nan
+    """Positive share the served model's probabilities assume."""
+    estimated_prior: float = math.nan
+    """Positive share of the live window, estimated by EM (NaN until enough tweets)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,14 @@ class ModelServerClient:
     def info(self) -> dict[str, Any]:
         return self._json("GET", "/v1/info")
 
+    def feedback_labels(self) -> dict[str, int]:
+        """Labelled feedback collected so far, by label (negative, positive)."""
+        body = self._json("GET", "/v1/feedback/labels")
+        labels = body.get("labels")
+        if not isinstance(labels, dict):
+            raise ServerUnavailable("unexpected /v1/feedback/labels answer")
+        return {str(k): int(v) for k, v in labels.items()}
+
     def alerts(self, limit: int = 50) -> dict[str, Any]:
         return self._json("GET", "/v1/alerts", params={"limit": limit})
 
@@ -226,14 +238,22 @@ def parse_drift(body: dict[str, Any]) -> DriftStatus:
     """
     window, min_tweets = int(body["window"]), int(body["min_tweets"])
     psi_threshold = float(body["psi_threshold"])
+    shift = body.get("label_shift") or {}  # servers older than the label-shift monitor
+    training = _number(shift.get("training_prior"))
+    estimated = _number(shift.get("estimated_prior"))
     if not body["tracked"]:
         reason = str(body.get("reason") or "")
-        return DriftStatus(False, window, min_tweets, psi_threshold, reason=reason)
+        return DriftStatus(
+            False, window, min_tweets, psi_threshold, reason=reason,
+            training_prior=training, estimated_prior=estimated,
+        )  # fmt: skip
     return DriftStatus(
         True,
         window,
         min_tweets,
         psi_threshold,
+        training_prior=training,
+        estimated_prior=estimated,
         enough_tweets=bool(body["enough_tweets"]),
         drifting=bool(body["drifting"]),
         psi_probability=_number(body.get("psi_probability")),

@@ -24,6 +24,7 @@ from dashboard.connection import ServerConnection
 from dashboard.ops_data import (
     ALERT_COLUMNS,
     DRIFT_COLUMNS,
+    QUALITY_COLUMNS,
     OpsSnapshot,
     collect,
     drift_frame,
@@ -33,6 +34,9 @@ from dashboard.ops_data import (
     feedback_bins,
     latency_frame,
     predictions_frame,
+    quality_frame,
+    quality_state,
+    reliability_frame,
 )
 from dashboard.settings import DashboardSettings
 from dashboard.theme import BLUE, GREEN, GREY, RED
@@ -53,11 +57,21 @@ MODEL_TITLES = {
     "registered": "Registered",
     "served": "Served",
     "accuracy": "Accuracy",
+    "macro_f1": "Macro-F1",
+    "recall_negative": "Complaints caught",
     "roc_auc": "ROC AUC",
     "f1_negative": "F1 negative",
     "f1_positive": "F1 positive",
 }
-SCORE_COLUMNS = ("accuracy", "roc_auc", "f1_negative", "f1_positive")
+SCORE_COLUMNS = ("accuracy", "macro_f1", "recall_negative", "roc_auc", "f1_negative", "f1_positive")
+QUALITY_TITLES = {"metric": "On held-out feedback", "raw": "Raw model", "calibrated": "Calibrated"}
+QUALITY_NOTE = (
+    '<span class="ap-muted">Scored out of fold: each labelled feedback by a calibration fitted '
+    "without it (↓: lower is better). Complaints caught: recall of negative tweets. "
+    "Reliability: of the tweets given P(positive) ≈ x, the share really positive; on the "
+    "diagonal, probabilities mean what they say. Estimated positive share: the EM method "
+    "(Saerens et al., 2002) on the server's drift window, without labels.</span>"
+)
 SCORE_FORMAT = {"type": "money", "precision": 4, "symbol": ""}
 MS_FORMAT = {"type": "money", "precision": 2, "symbol": ""}
 LATENCY_TITLES = {
@@ -242,6 +256,21 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             self._drift_plot,
             **wide,
         )
+        self._quality_kpis = theme.html_pane("", css_classes=["ap-quality-kpis"], **wide)
+        self._quality_status = theme.html_pane("", css_classes=["ap-quality-status"], **wide)
+        self._quality_table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=QUALITY_COLUMNS),
+            disabled=True, show_index=False, layout="fit_columns", titles=QUALITY_TITLES,
+            formatters={c: SCORE_FORMAT for c in ("raw", "calibrated")},
+            css_classes=["ap-quality-table"], **wide,
+        )  # fmt: skip
+        self._reliability_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
+        self._shown_calibration: dict[str, Any] | None = None
+        self._quality_body = pn.Row(
+            pn.Column(self._quality_table, theme.html_pane(QUALITY_NOTE, **wide), **wide),
+            self._reliability_plot,
+            **wide,
+        )
         self._alerts_empty = theme.empty("No alert fired. ✓")
         self._alerts_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=ALERT_COLUMNS),
@@ -268,6 +297,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._render_volume(snap)
         self._render_latency(snap)
         self._render_drift(snap)
+        self._render_quality(snap)
         self._render_alerts(snap)
         self._render_models(snap)
         when = snap.taken_at.strftime("%H:%M:%S UTC") if self.snapshot else "never"
@@ -397,6 +427,67 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             legend="top_left", rot=45, **PLOT_OPTS,
         ).opts(multi_level=False)  # fmt: skip
 
+    def _render_quality(self, snap: OpsSnapshot) -> None:
+        """Labels collected, what the calibration learned from them, the live prior."""
+        labels = snap.labels or {}
+        if snap.labels is None:
+            collected = _kpi_html("Labels collected", "–", snap.notes.get("labels", "unknown"))
+        else:
+            collected = _kpi_html(
+                "Labels collected",
+                f"{snap.labels_total:,}",
+                f"{labels.get('negative', 0):,} negative · {labels.get('positive', 0):,} positive",
+            )
+        frame = quality_frame(snap.calibration)
+        by_metric = frame.set_index("metric") if len(frame) else None
+        macro = "Macro-F1"
+        if by_metric is not None and macro in by_metric.index:
+            raw, calibrated = by_metric.loc[macro, "raw"], by_metric.loc[macro, "calibrated"]
+            f1 = _kpi_html(
+                "Macro-F1 on held-out feedback",
+                f"{_fmt(raw)} → {_fmt(calibrated)}",
+                "raw model → calibrated",
+                bad=not math.isnan(raw) and not math.isnan(calibrated) and calibrated < raw,
+            )
+        else:
+            f1 = _kpi_html("Macro-F1 on held-out feedback", "–", "no calibration yet")
+        drift = snap.drift
+        estimated = drift.estimated_prior if drift else math.nan
+        training = drift.training_prior if drift else math.nan
+        if drift is None:
+            detail = snap.notes.get("drift", "unknown")
+        elif math.isnan(estimated):
+            detail = f"needs {drift.min_tweets:,} live tweets"
+        else:
+            detail = f"model assumes {_pct(training)} · last {drift.window:,} tweets at most"
+        prior = _kpi_html("Positive share, live (estimated)", _pct(estimated), detail)
+        self._quality_kpis.object = f'<div class="ap-quality-row">{collected}{f1}{prior}</div>'
+        self._quality_status.object = (
+            f'<div class="ap-quality-state">{html.escape(quality_state(snap))}</div>'
+        )
+        self._quality_body.visible = not frame.empty
+        if frame.empty or snap.calibration == self._shown_calibration:
+            return  # the calibration only changes with the served model: nothing to redraw
+        self._shown_calibration = snap.calibration
+        self._quality_table.value = frame
+        curve = reliability_frame(snap.calibration)
+        diagonal = pd.DataFrame({"p_mean": [0.0, 1.0], "frac_positive": [0.0, 1.0]})
+        plot = diagonal.hvplot.line(
+            x="p_mean", y="frac_positive", color=GREY, line_dash="dashed", label="perfect",
+            **PLOT_OPTS,
+        )  # fmt: skip
+        if not curve.empty:
+            plot = plot * curve.hvplot.line(
+                x="p_mean", y="frac_positive", color=BLUE, label="calibrated", **PLOT_OPTS
+            ) * curve.hvplot.scatter(
+                x="p_mean", y="frac_positive", color=BLUE, size=40, hover_cols=["count"],
+                **PLOT_OPTS,
+            )  # fmt: skip
+        self._reliability_plot.object = plot.opts(
+            title="Reliability on held-out feedback", xlabel="predicted P(positive)",
+            ylabel="observed positive share", xlim=(0, 1), ylim=(0, 1), legend_position="top_left",
+        )  # fmt: skip
+
     def _render_alerts(self, snap: OpsSnapshot) -> None:
         has_alerts = not snap.alerts.empty
         self._alerts_empty.visible = not has_alerts
@@ -479,6 +570,11 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
                 [self._drift_empty, self._drift_status, self._drift_body],
                 "ap-drift",
             ),
+            _card(
+                "In-domain quality (feedback)",
+                [self._quality_kpis, self._quality_status, self._quality_body],
+                "ap-quality",
+            ),
             _card("Alerts fired", [self._alerts_empty, self._alerts_table, self._alerts_notes],
                   "ap-alerts"),
             _card("Champion and challenger (MLflow)",
@@ -521,6 +617,14 @@ def _misprediction_kpi(snap: OpsSnapshot) -> str:
     else:
         detail, bad = "rule unknown", False
     return _kpi_html("Misprediction rate", f"{100 * rate:.0f} %", detail, bad=bad)
+
+
+def _fmt(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.3f}"
+
+
+def _pct(share: float) -> str:
+    return "–" if math.isnan(share) else f"{100 * share:.0f} %"
 
 
 def _empty_html(text: str) -> str:

@@ -35,6 +35,16 @@ FEEDBACK_COLUMNS = ["start", "bin", "correct", "wrong", "total", "negative_share
 ALERT_COLUMNS = ["fired_at", "source", "rule", "count", "threshold", "window", "model_version"]
 DRIFT_COLUMNS = ["signal", "live", "reference"]
 DRIFT_PROBA_COLUMNS = ["p_positive", "source", "share"]
+QUALITY_COLUMNS = ["metric", "raw", "calibrated"]
+QUALITY_METRICS = (
+    ("macro_f1", "Macro-F1"),
+    ("balanced_accuracy", "Balanced accuracy"),
+    ("recall_negative", "Complaints caught"),
+    ("precision_positive", "Positive precision"),
+    ("brier", "Brier score ↓"),
+    ("ece", "Calibration error (ECE) ↓"),
+)
+RELIABILITY_COLUMNS = ["p_mean", "frac_positive", "count"]
 LIVE, REFERENCE = "live", "training reference"
 
 
@@ -52,7 +62,19 @@ class OpsSnapshot:
     drift: DriftStatus | None = None
     served: dict[str, Any] = field(default_factory=dict)
     models: pd.DataFrame = field(default_factory=pd.DataFrame)
+    labels: dict[str, int] | None = None
+    """Labelled feedback collected, by label; None when the server could not say."""
     notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The served bundle's calibration (learned from feedback), as /v1/info gives it."""
+        calibration = self.served.get("calibration")
+        return calibration if isinstance(calibration, dict) else None
+
+    @property
+    def labels_total(self) -> int:
+        return sum(self.labels.values()) if self.labels else 0
 
     @property
     def feedback_total(self) -> int:
@@ -209,6 +231,11 @@ def drift_frame(drift: DriftStatus | None) -> pd.DataFrame:
         ["Predicted positive (%)", _percent(live.positive_share), _percent(ref.positive_share)],
         ["PSI of P(positive)", _fixed(drift.psi_probability, 3), stable],
         ["PSI of length (tokens)", _fixed(drift.psi_length, 3), stable],
+        [
+            "Positive tweets, EM estimate (%)",
+            _percent(drift.estimated_prior),
+            _percent(drift.training_prior),
+        ],
     ]
     return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
 
@@ -248,6 +275,69 @@ def drift_state(drift: DriftStatus) -> tuple[str, str]:
     )
 
 
+def quality_frame(calibration: dict[str, Any] | None) -> pd.DataFrame:
+    """Raw vs calibrated scores on held-out (out-of-fold) feedback, one row per metric."""
+    heldout = calibration.get("heldout") if calibration else None
+    if not isinstance(heldout, dict):
+        return pd.DataFrame(columns=QUALITY_COLUMNS)
+    raw, calibrated = heldout.get("raw") or {}, heldout.get("calibrated") or {}
+    rows = [
+        [title, _score(raw.get(key)), _score(calibrated.get(key))]
+        for key, title in QUALITY_METRICS
+        if key in raw or key in calibrated
+    ]
+    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
+
+
+def reliability_frame(calibration: dict[str, Any] | None) -> pd.DataFrame:
+    """The calibrated reliability curve: mean predicted P(positive) against the observed
+    positive share, per bin that holds feedback."""
+    bins = calibration.get("reliability") if calibration else None
+    rows = [
+        [float(b["p_mean"]), float(b["frac_positive"]), int(b["count"])]
+        for b in bins or []
+        if isinstance(b, dict)
+        and b.get("count")
+        and b.get("p_mean") is not None
+        and b.get("frac_positive") is not None
+    ]
+    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+
+
+def quality_state(snap: OpsSnapshot) -> str:
+    """One sentence on what the served model learned from the feedback so far."""
+    calibration = snap.calibration
+    if calibration is None:
+        if not snap.served:
+            return "Unknown: the model server is unavailable."
+        return (
+            "Not calibrated: the served model still gives its generic (Sentiment140) "
+            "probabilities; `airparadis calibrate` fits it on labelled feedback."
+        )
+    method = str(calibration.get("method", "?"))
+    fitted = str(calibration.get("fitted_at") or "")[:16].replace("T", " ")
+    threshold = calibration.get("threshold")
+    labels = calibration.get("labels")
+    text = f"Calibrated ({method}) on {_count(labels)} labelled feedbacks"
+    if fitted:
+        text += f" at {fitted} UTC"
+    if isinstance(threshold, int | float):
+        text += f"; positive from P ≥ {threshold:.2f}"
+    return text + "."
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _score(value: Any) -> float:
+    return (
+        float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else (math.nan)
+    )
+
+
 def _fixed(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -269,7 +359,7 @@ def collect(
     server_alerts: list[dict[str, Any]] = []
     if client is None:
         reason = f"model server unavailable ({unreachable or 'unreachable'})"
-        for key in ("feedback", "metrics", "alerts", "drift"):
+        for key in ("feedback", "metrics", "alerts", "drift", "labels"):
             snap.notes[key] = f"No {key}: {reason}"
     else:
         server_alerts = _read_server(client, snap)
@@ -319,6 +409,10 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
         snap.served = client.info()
     except (ServerUnavailable, RequestRejected) as exc:
         logger.debug("info: %s", exc)
+    try:
+        snap.labels = client.feedback_labels()
+    except (ServerUnavailable, RequestRejected) as exc:
+        snap.notes["labels"] = f"Labels collected not available: {exc}"
     return server_alerts
 
 

@@ -13,7 +13,10 @@ from airparadis.settings import PlatformSettings
 logger = logging.getLogger(__name__)
 
 # Metrics of a run shown beside each version, in this order, when the run logged them.
-SHOWN_METRICS = ("test_accuracy", "test_roc_auc", "test_f1_negative", "test_f1_positive")
+SHOWN_METRICS = (
+    "test_accuracy", "test_macro_f1", "test_recall_negative", "test_roc_auc",
+    "test_f1_negative", "test_f1_positive",
+)  # fmt: skip
 
 
 class RegistryUnavailable(RuntimeError):

@@ -62,6 +62,9 @@ CSS = """
 .ap-drift-stable { background: #dafbe1; color: #116329; }
 .ap-drift-drifting { background: #ffebe9; color: #a40e26; }
 .ap-drift-collecting, .ap-drift-untracked { background: #f6f8fa; color: #57606a; }
+.ap-quality-row { display: grid; grid-template-columns: repeat(3, 1fr); gap: 10px; }
+.ap-quality-state { font-weight: 600; padding: 6px 12px; border-radius: 6px; margin: 2px 0;
+  background: #f6f8fa; color: #57606a; }
 .ap-explain { line-height: 2; color: #1f2328; padding: 0 12px; }
 .ap-tok { padding: 2px 5px; border-radius: 4px; margin-right: 3px; white-space: nowrap;
   border-bottom: 2px solid transparent; cursor: help; }

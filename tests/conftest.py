@@ -21,6 +21,68 @@ MODEL_NAME = "air-paradis-sentiment"
 MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
+# -- markers by what a test needs (`make test-fast` deselects them), applied here by fixture and
+# by module so that test files need not carry them; tests may also mark themselves.
+_MARKS_BY_FIXTURE: dict[str, frozenset[str]] = {
+    "browser": frozenset({"browser"}),
+    "postgres": frozenset({"postgres_store", "postgres_study", "databases"}),
+    "containers": frozenset({"docker_daemon", "base_image", "project_images"}),
+    # A server process, a training beyond the session's tiny bundle, a neural export.
+    "slow": frozenset(
+        {
+            "model_server", "alerting_server", "rules_server", "unreferenced_server",
+            "drift_server", "strict_server", "secured", "served_model", "rnn_bundle",
+            "transformer_bundle", "small_split", "trained", "registry_home",
+            "calibrated_server",
+        }
+    ),
+}  # fmt: skip
+_MARKS_BY_MODULE: dict[str, frozenset[str]] = {
+    "dashboard/test_browser.py": frozenset({"browser", "slow"}),
+    "k8s/test_feedback_db.py": frozenset({"postgres"}),
+    "core/test_tune_claim.py": frozenset({"postgres"}),
+    "core/test_alias_race.py": frozenset({"slow"}),
+    "test_up.py": frozenset({"slow"}),
+    "test_loop.py": frozenset({"slow"}),
+    "server/test_hot_reload.py": frozenset({"slow"}),
+    "server/test_fuzz.py": frozenset({"slow"}),
+    "server/test_overload.py": frozenset({"slow"}),
+    "training/test_retrain.py": frozenset({"slow"}),
+    "training/test_tune_gate.py": frozenset({"slow"}),
+    "training/test_export_formats.py": frozenset({"slow"}),
+    "training/test_cli_errors.py": frozenset({"slow"}),  # the CLI as a process, per case
+}
+_SLOW_TESTS = frozenset(  # each starts the server CLI as a process of its own
+    {
+        "server/test_hardening.py::test_client_errors_are_one_escaped_line_without_traceback",
+        "server/test_server_api.py::test_missing_model_is_live_but_not_ready",
+        "server/test_server_api.py::test_bad_settings_are_a_usage_error_naming_the_setting",
+        "core/test_fastpath.py::test_dashboard_and_cleaning_work_without_the_extension",
+    }
+)
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = item.path.relative_to(_TESTS_DIR).as_posix()
+        marks = set(_MARKS_BY_MODULE.get(module, ()))
+        if module.startswith("containers/"):  # the chart's pods in Docker
+            marks |= {"containers", "slow"}
+        marks |= {mark for mark, names in _MARKS_BY_FIXTURE.items() if fixtures & names}
+        if "postgres" in item.name.lower():  # e.g. store[postgresql], test_postgres_...
+            marks.add("postgres")
+        function = getattr(item, "function", None)
+        calls = function.__code__.co_names if function is not None else ()
+        name = getattr(item, "originalname", item.name)
+        if "start_server" in calls or f"{module}::{name}" in _SLOW_TESTS:
+            marks.add("slow")
+        for mark in sorted(marks):
+            item.add_marker(mark)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_environment() -> Iterator[None]:
     """`mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which
@@ -75,6 +137,34 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, sentiment140_dir: Path
     )
     save_reference(directory, reference)
     return directory
+
+
+AIRLINE_FILE = Path("data/airline/us_airline_tweets.united_southwest_delta.parquet")
+CALIBRATION_ROWS = 400
+"""The first labelled airline tweets stand for the feedback `calibrated_bundle` is fitted on;
+tests draw live traffic from the later ones."""
+
+
+@pytest.fixture(scope="session")
+def calibrated_bundle(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path, shared_dir: Path
+) -> Path:
+    """The tiny bundle calibrated on airline feedback, as `airparadis calibrate` leaves it."""
+    import shutil
+
+    import pandas as pd
+
+    from airparadis.bundle import load_bundle, read_info, write_info
+    from airparadis.calibration import fit_calibration, with_calibration
+
+    bundle = tmp_path_factory.mktemp("calibrated") / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    frame = pd.read_parquet(shared_dir / AIRLINE_FILE, columns=["text", "target"]).dropna()
+    feedback = frame.head(CALIBRATION_ROWS)
+    raw = load_bundle(bundle).predict_proba(feedback["text"].tolist())
+    calibration = fit_calibration(raw, feedback["target"].astype(int).to_numpy())
+    write_info(bundle, with_calibration(read_info(bundle), calibration))
+    return bundle
 
 
 @dataclass

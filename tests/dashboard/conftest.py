@@ -14,7 +14,10 @@ from dashboard.settings import DashboardSettings
 from tests.conftest import RunningServer, free_port, start_server
 
 # Metrics of the two registered versions; the ops page must show exactly these.
-CHAMPION_METRICS = {"test_accuracy": 0.7812, "test_roc_auc": 0.8604, "test_f1_negative": 0.77}
+CHAMPION_METRICS = {
+    "test_accuracy": 0.7812, "test_roc_auc": 0.8604, "test_f1_negative": 0.77,
+    "test_macro_f1": 0.7745, "test_recall_negative": 0.7433,
+}  # fmt: skip
 CHALLENGER_METRICS = {"test_accuracy": 0.8031, "test_roc_auc": 0.8817, "test_f1_negative": 0.80}
 
 
@@ -107,3 +110,34 @@ def unreferenced_server(
     server = start_server(tmp_path_factory.mktemp("unreferenced-home"), str(bundle))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def calibrated_server(
+    tmp_path_factory: pytest.TempPathFactory, calibrated_bundle: Path
+) -> Iterator[RunningServer]:
+    """A server of the tiny bundle calibrated on airline feedback, whose label-shift estimate
+    counts from 50 tweets."""
+    server = start_server(
+        tmp_path_factory.mktemp("calibrated-home"),
+        str(calibrated_bundle),
+        AIRPARADIS_SERVER_DRIFT_WINDOW="100",
+        AIRPARADIS_SERVER_DRIFT_MIN_TWEETS="50",
+        AIRPARADIS_SERVER_ALERT_THRESHOLD="1000",
+        AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE="1000",
+    )
+    yield server
+    server.stop()
+
+
+def skewed_airline_tweets(shared_dir: Path, count: int, positives: int) -> list[str]:
+    """Later airline tweets (never in the calibration's feedback), `positives` of them positive."""
+    import pandas as pd
+
+    from tests.conftest import AIRLINE_FILE, CALIBRATION_ROWS
+
+    frame = pd.read_parquet(shared_dir / AIRLINE_FILE, columns=["text", "target"]).dropna()
+    later = frame.iloc[CALIBRATION_ROWS:]
+    pos = later[later["target"] == 1]["text"].head(positives).tolist()
+    neg = later[later["target"] == 0]["text"].head(count - positives).tolist()
+    return [str(t) for t in pos + neg]

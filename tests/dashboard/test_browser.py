@@ -213,7 +213,8 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
         re.compile(r"Collecting: [\d,]+ of 200 tweets|Stable|Drifting")
     )
     expect(drift.locator(".ap-drift-table")).to_contain_text("Training reference")
-    expect(drift.locator(".ap-drift-table")).to_contain_text("Out-of-vocabulary tokens (%)")
+    oov = drift.locator(".ap-drift-table .tabulator-cell", has_text="Out-of-vocabulary tokens")
+    expect(oov).to_have_count(1, timeout=20_000)
     time.sleep(1.0)  # let the plots draw
     path = screenshot(page, "dashboard-ops")
     context.close()  # ends the session and its periodic refresh
@@ -251,4 +252,53 @@ def test_banner_while_the_server_is_down_clears_when_it_starts(
         finally:
             page.close()
             server.stop()
+    assert not errors, errors
+
+
+def test_ops_quality_card_of_a_calibrated_model(
+    browser: Any,
+    calibrated_server: RunningServer,
+    shared_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Labels collected, raw vs calibrated macro-F1, the reliability curve and the estimated
+    live share of positive tweets, as an operator sees them."""
+    from tests.dashboard.conftest import skewed_airline_tweets
+
+    expect = sync_api.expect
+    tweets = skewed_airline_tweets(shared_dir, 100, positives=15)
+    predictions = httpx.post(
+        calibrated_server.predict_url, json={"instances": tweets}, timeout=30
+    ).json()["predictions"]
+    for tweet, prediction, truth in zip(
+        tweets[10:20], predictions[10:20], ["positive"] * 5 + ["negative"] * 5, strict=True
+    ):
+        body = {"tweet": tweet, "predicted_label": prediction["label"], "correct_label": truth}
+        assert httpx.post(f"{calibrated_server.url}/v1/feedback", json=body).status_code == 201
+    workdir = tmp_path_factory.mktemp("dashboard-quality")
+    with running_dashboard(calibrated_server.url, workdir, workdir, "dashboard-quality") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        open_ops(page, url)
+        card = page.locator(".ap-quality")
+        kpis = card.locator(".ap-kpi-value")
+        expect(kpis.nth(0)).to_have_text("10", timeout=20_000)  # labels collected
+        expect(card).to_contain_text("5 negative · 5 positive")
+        expect(kpis.nth(1)).to_have_text(re.compile(r"^0\.\d{3} → 0\.\d{3}$"))
+        expect(kpis.nth(2)).to_have_text(re.compile(r"^\d+ %$"))  # the live estimate
+        expect(card.locator(".ap-quality-state")).to_contain_text(
+            re.compile(r"Calibrated \((platt|temperature|identity)\) on 400 labelled feedbacks")
+        )
+        table = card.locator(".ap-quality-table")
+        expect(table.locator(".tabulator-cell", has_text="Complaints caught")).to_have_count(
+            1, timeout=20_000
+        )
+        expect(table.locator(".tabulator-col-title", has_text="Calibrated")).to_have_count(1)
+        expect(card.locator("canvas").first).to_be_visible()  # the reliability curve
+        card.scroll_into_view_if_needed()
+        time.sleep(1.0)  # let the plot draw
+        path = screenshot(card, "dashboard-ops-quality")
+        page.close()
+    assert path.stat().st_size < MAX_IMAGE_BYTES
     assert not errors, errors

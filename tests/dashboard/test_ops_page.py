@@ -14,7 +14,16 @@ from airparadis.settings import PlatformSettings
 from dashboard.client import ModelServerClient, Prediction, parse_drift
 from dashboard.connection import ServerConnection
 from dashboard.ops import OpsPage
-from dashboard.ops_data import drift_frame, drift_proba_frame, drift_state, feedback_bins
+from dashboard.ops_data import (
+    OpsSnapshot,
+    drift_frame,
+    drift_proba_frame,
+    drift_state,
+    feedback_bins,
+    quality_frame,
+    quality_state,
+    reliability_frame,
+)
 from dashboard.registry import read_aliases
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import (
@@ -22,6 +31,7 @@ from tests.dashboard.conftest import (
     CHAMPION_METRICS,
     dead_url,
     settings_for,
+    skewed_airline_tweets,
 )
 
 
@@ -77,6 +87,12 @@ def test_champion_and_challenger_come_from_mlflow(
     assert models.loc["challenger", "roc_auc"] == pytest.approx(CHALLENGER_METRICS["test_roc_auc"])
     assert models.loc["challenger", "family"] == "tfidf_lr"
     assert math.isnan(models.loc["champion", "f1_positive"])  # not logged by that run
+    # The imbalanced-domain scores beside accuracy: macro-F1 and complaints caught.
+    assert models.loc["champion", "macro_f1"] == pytest.approx(CHAMPION_METRICS["test_macro_f1"])
+    assert models.loc["champion", "recall_negative"] == pytest.approx(
+        CHAMPION_METRICS["test_recall_negative"]
+    )
+    assert math.isnan(models.loc["challenger", "macro_f1"])
 
 
 def test_a_missing_registry_is_a_note(model_server: RunningServer, tmp_path: Path) -> None:
@@ -249,3 +265,99 @@ def test_feedback_bins_share_and_naive_timestamps() -> None:
 def test_prediction_model_version_flows_to_feedback() -> None:
     p = Prediction("x", "negative", 0.2, "7")
     assert p.confidence == pytest.approx(0.8)
+
+
+def test_quality_card_of_a_calibrated_model(
+    calibrated_server: RunningServer, calibrated_bundle: Path, shared_dir: Path
+) -> None:
+    from airparadis.bundle import read_info
+
+    calibration = read_info(calibrated_bundle).calibration
+    assert calibration is not None
+    page = make_page(calibrated_server.url)
+    snap = page.refresh()
+    assert snap is not None and snap.labels == {"negative": 0, "positive": 0}
+    assert snap.calibration == calibration  # as /v1/info serves it
+    assert math.isnan(snap.drift.estimated_prior if snap.drift else 0.0)  # no traffic yet
+
+    # Live traffic, mostly complaints (10 % positive), and a few verdicts.
+    client = ModelServerClient(settings_for(calibrated_server.url))
+    tweets = skewed_airline_tweets(shared_dir, 100, positives=10)
+    predictions = client.predict(tweets)
+    for prediction, truth in zip(
+        predictions[:12], ["positive"] * 4 + ["negative"] * 8, strict=True
+    ):
+        client.feedback(prediction, correct_label=truth)
+    snap = page.refresh()
+    assert snap is not None and not snap.notes, snap.notes
+    assert snap.labels == {"negative": 8, "positive": 4} and snap.labels_total == 12
+
+    heldout = calibration["heldout"]
+    table = quality_frame(snap.calibration).set_index("metric")
+    assert table.loc["Macro-F1", "raw"] == pytest.approx(heldout["raw"]["macro_f1"])
+    assert table.loc["Macro-F1", "calibrated"] == pytest.approx(heldout["calibrated"]["macro_f1"])
+    caught = table.loc["Complaints caught", "calibrated"]
+    assert caught == pytest.approx(heldout["calibrated"]["recall_negative"])
+    curve = reliability_frame(snap.calibration)
+    filled = [b for b in calibration["reliability"] if b["count"]]
+    assert curve["count"].tolist() == [b["count"] for b in filled]
+    assert curve["frac_positive"].tolist() == pytest.approx([b["frac_positive"] for b in filled])
+
+    drift = client.drift()
+    assert snap.drift is not None and drift.estimated_prior == pytest.approx(
+        snap.drift.estimated_prior
+    )
+    assert snap.drift.estimated_prior < snap.drift.training_prior  # mostly complaints
+    assert snap.drift.training_prior == pytest.approx(calibration["prior"])
+
+    pn.panel(page).get_root()
+    kpis = page._quality_kpis.object
+    assert "Labels collected" in kpis and "8 negative · 4 positive" in kpis
+    raw_f1, calibrated_f1 = heldout["raw"]["macro_f1"], heldout["calibrated"]["macro_f1"]
+    assert f"{raw_f1:.3f} → {calibrated_f1:.3f}" in kpis
+    assert f"{100 * snap.drift.estimated_prior:.0f} %" in kpis
+    assert f"model assumes {100 * calibration['prior']:.0f} %" in kpis
+    state = quality_state(snap)
+    assert state.startswith(f"Calibrated ({calibration['method']}) on 400 labelled feedbacks")
+    assert state in page._quality_status.object
+    assert page._quality_body.visible and page._quality_table.value.equals(
+        quality_frame(calibration)
+    )
+    estimated = drift_frame(snap.drift).set_index("signal").loc["Positive tweets, EM estimate (%)"]
+    assert estimated["live"] == f"{100 * snap.drift.estimated_prior:.1f}"
+
+
+def test_quality_card_of_an_uncalibrated_model(model_server: RunningServer) -> None:
+    page = make_page(model_server.url)
+    snap = page.refresh()
+    assert snap is not None and snap.calibration is None and snap.labels is not None
+    assert quality_frame(None).empty and reliability_frame(None).empty
+    pn.panel(page).get_root()
+    assert "Not calibrated" in page._quality_status.object
+    assert not page._quality_body.visible
+    assert "no calibration yet" in page._quality_kpis.object
+
+
+def test_quality_tables_tolerate_partial_calibrations() -> None:
+    """A calibration written by another version: missing or null scores are blanks, empty
+    reliability bins are left out, nothing raises."""
+    from datetime import UTC, datetime
+
+    calibration = {
+        "method": "temperature",
+        "labels": 120,
+        "heldout": {"raw": {"macro_f1": 0.61, "brier": None}, "calibrated": {"macro_f1": 0.7}},
+        "reliability": [
+            {"p_mean": 0.1, "frac_positive": 0.05, "count": 40},
+            {"p_mean": None, "frac_positive": None, "count": 0},
+            "garbage",
+        ],
+    }
+    table = quality_frame(calibration).set_index("metric")
+    assert list(table.index) == ["Macro-F1", "Brier score ↓"]
+    assert math.isnan(table.loc["Brier score ↓", "raw"])
+    assert reliability_frame(calibration).to_dict("records") == [
+        {"p_mean": 0.1, "frac_positive": 0.05, "count": 40}
+    ]
+    snap = OpsSnapshot(datetime.now(UTC), 3600, served={"calibration": calibration})
+    assert quality_state(snap) == "Calibrated (temperature) on 120 labelled feedbacks."
