@@ -71,9 +71,10 @@ test: install ## Run the whole test suite
 test-fast: $(VENV)/.installed ## The edit loop: no browser, PostgreSQL, containers, builds or slow tests
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not slow and not postgres and not browser and not containers and not build" $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## ruff lint and format check
+lint: $(VENV)/.installed ## ruff lint and format check, and the import layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

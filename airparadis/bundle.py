@@ -1,112 +1,33 @@
 """The model bundle: one folder that training writes and serving, scoring and MLflow load.
 
-A bundle is ``bundle.json`` (what the model is and how to run it) plus the files of its
-format. Every family exposes the same `SentimentClassifier` interface over raw tweets, and
-cleaning always goes through `airparadis.text`, so training and serving cannot drift apart.
+`airparadis.bundle_format` says what a bundle is (``bundle.json``, `BundleInfo`, the
+`SentimentClassifier` interface, the format registry) and is re-exported here; this module
+loads a bundle through the built-in formats (`airparadis.formats`) and, when the bundle was
+calibrated on feedback, wraps it with its calibration.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
-import numpy as np
-
-from airparadis import LABELS
-from airparadis.text import CLEANING_VERSION
-
-BUNDLE_FILE = "bundle.json"
-
-
-class BundleError(RuntimeError):
-    """The bundle is missing, corrupt, or was written for another cleaning version."""
-
-
-@dataclass
-class BundleInfo:
-    family: str
-    format: str
-    cleaning_version: int = CLEANING_VERSION
-    labels: list[str] = field(default_factory=lambda: list(LABELS))
-    threshold: float = 0.5
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    calibration: dict[str, Any] | None = None
-    """Learned from feedback (`airparadis.calibration`); `threshold` is then the calibrated
-    threshold, and `load_bundle` serves calibrated probabilities."""
-
-
-class SentimentClassifier(Protocol):
-    info: BundleInfo
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """P(positive) for each raw tweet, as float64."""
-        ...
-
-
-def tweet_scorer(classifier: SentimentClassifier) -> Callable[[str], float] | None:
-    """P(positive) of one raw tweet without numpy, where the format offers it (compiled
-    TF-IDF + LR): single-tweet serving then skips an array round trip per request."""
-    scorer: Callable[[str], float] | None = getattr(classifier, "score_tweet", None)
-    return scorer
-
-
-Loader = Callable[[Path, BundleInfo], SentimentClassifier]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_format(name: str) -> Callable[[Loader], Loader]:
-    """Formats register a loader; the loader imports its runtime lazily, keeping serving slim."""
-
-    def decorate(loader: Loader) -> Loader:
-        _LOADERS[name] = loader
-        return loader
-
-    return decorate
-
-
-def write_info(directory: Path, info: BundleInfo) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / BUNDLE_FILE).write_text(json.dumps(asdict(info), indent=2, sort_keys=True))
-
-
-def read_info(directory: Path) -> BundleInfo:
-    path = directory / BUNDLE_FILE
-    try:
-        raw = json.loads(path.read_text())
-        info = BundleInfo(**raw)
-    except FileNotFoundError as exc:
-        raise BundleError(f"{directory} is not a model bundle: {BUNDLE_FILE} is missing") from exc
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise BundleError(f"{path} is corrupt: {exc}") from exc
-    if info.cleaning_version != CLEANING_VERSION:
-        raise BundleError(
-            f"{directory} was trained with cleaning v{info.cleaning_version}, "
-            f"this code cleans with v{CLEANING_VERSION}; retrain the model"
-        )
-    return info
-
-
-def find_bundle(root: Path) -> Path:
-    """The bundle folder at or below `root` (MLflow nests it under artifacts/)."""
-    if (root / BUNDLE_FILE).is_file():
-        return root
-    matches = sorted(root.rglob(BUNDLE_FILE))
-    if not matches:
-        raise BundleError(f"no {BUNDLE_FILE} under {root}")
-    return matches[0].parent
+from airparadis import formats as formats  # registers the built-in loaders
+from airparadis.bundle_format import BUNDLE_FILE as BUNDLE_FILE
+from airparadis.bundle_format import BundleError as BundleError
+from airparadis.bundle_format import BundleInfo as BundleInfo
+from airparadis.bundle_format import Loader as Loader
+from airparadis.bundle_format import SentimentClassifier as SentimentClassifier
+from airparadis.bundle_format import find_bundle as find_bundle
+from airparadis.bundle_format import loader_of
+from airparadis.bundle_format import read_info as read_info
+from airparadis.bundle_format import register_format as register_format
+from airparadis.bundle_format import tweet_scorer as tweet_scorer
+from airparadis.bundle_format import write_info as write_info
 
 
 def load_bundle(path: Path) -> SentimentClassifier:
     directory = find_bundle(path)
     info = read_info(directory)
-    _import_builtin_formats()
-    loader = _LOADERS.get(info.format)
+    loader = loader_of(info.format)
     if loader is None:
         raise BundleError(f"{directory}: unknown model format {info.format!r}")
     try:
@@ -125,7 +46,3 @@ def load_bundle(path: Path) -> SentimentClassifier:
         raise BundleError(f"{directory}: unusable calibration: {exc}") from exc
     assert calibration is not None
     return CalibratedClassifier(classifier, calibration)
-
-
-def _import_builtin_formats() -> None:
-    from airparadis import formats  # noqa: F401  (registers the built-in loaders)

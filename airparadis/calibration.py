@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
 
-from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
+from airparadis.bundle_format import BundleInfo, SentimentClassifier, write_info
 from airparadis.domain_head import C_GRID, HEAD_FILE, DomainHead, FittedHead, fit_head, head_logit
 from airparadis.metrics import binary_metrics, reliability_bins
 from airparadis.text import clean_tweets

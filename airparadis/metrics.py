@@ -16,19 +16,24 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
 
-from airparadis import LABELS
+from airparadis import DEFAULT_THRESHOLD, LABELS
 
 logger = logging.getLogger(__name__)
 
 ECE_BINS = 10
+
+
+def accuracy(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> float:
+    """Share of right labels, calling positive a score at or above `threshold`: the model's
+    own threshold (``BundleInfo.threshold``) on probabilities, its logit on raw logits.
+
+    Numpy only, so that validation inside a training loop (a GPU machine without the
+    project's environment included) needs nothing else.
+    """
+    y = np.asarray(y_true).astype(np.int64)
+    predicted = (np.asarray(scores) >= threshold).astype(np.int64)
+    return float(np.mean(predicted == y))
 
 
 def reliability_bins(
@@ -70,10 +75,17 @@ def expected_calibration_error(
 
 
 def binary_metrics(
-    y_true: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5
+    y_true: np.ndarray, p_positive: np.ndarray, threshold: float = DEFAULT_THRESHOLD
 ) -> dict[str, float]:
     """Accuracy, ROC-AUC, macro-F1, balanced accuracy, Brier, ECE and per-class
     precision/recall/F1 (keys like ``f1_negative``); `recall_negative` is complaints caught."""
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        brier_score_loss,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
     y_true = np.asarray(y_true, dtype=np.int64)
     p_positive = np.asarray(p_positive, dtype=np.float64)
     y_pred = (p_positive >= threshold).astype(np.int64)
@@ -84,7 +96,7 @@ def binary_metrics(
     empty = len(y_true) == 0
     metrics: dict[str, float] = {
         "n": float(len(y_true)),
-        "accuracy": float("nan") if empty else float(accuracy_score(y_true, y_pred)),
+        "accuracy": float("nan") if empty else accuracy(y_true, p_positive, threshold),
         "roc_auc": float(roc_auc_score(y_true, p_positive)) if two_classes else float("nan"),
         "macro_f1": float(np.mean(f1)) if not empty else float("nan"),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred))

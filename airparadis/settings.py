@@ -33,12 +33,29 @@ class PlatformSettings(BaseSettings):
     )
     champion_alias: str = Field(default="champion", description="Alias of the served model.")
     challenger_alias: str = Field(default="challenger", description="Alias of a runner-up.")
+    feedback_db_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AIRPARADIS_SERVER_FEEDBACK_DB_URL", "AIRPARADIS_FEEDBACK_DB_URL"
+        ),
+        description="SQLAlchemy URL of the feedback store the server writes and retraining "
+        "reads; unset means SQLite under `home`.",
+    )
 
     @property
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
             return self.tracking_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def feedback_url(self) -> str:
+        """The feedback store: `feedback_db_url`, else SQLite under `home` (created)."""
+        if self.feedback_db_url:
+            return self.feedback_db_url
+        from airparadis.feedback_export import default_sqlite_url
+
+        return default_sqlite_url(self.home)
 
     @property
     def artifact_root(self) -> Path:

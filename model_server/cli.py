@@ -1,13 +1,10 @@
-"""Typer commands of the model server: serve, and feedback export."""
+"""Typer command of the model server: serve."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-
-feedback_app = typer.Typer(no_args_is_help=True, help="Work with stored user feedback.")
 
 
 def serve(
@@ -26,33 +23,3 @@ def serve(
         k: v for k, v in {"model_uri": model_uri, "http_port": port, "host": host}.items() if v
     }
     run(ServerSettings(**overrides), PlatformSettings())  # type: ignore[arg-type]
-
-
-@feedback_app.command("export")
-def export(
-    out: Annotated[Path, typer.Option(help="Folder to write feedback.parquet into.")],
-) -> None:
-    """Write every stored feedback to Parquet, for retraining."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from airparadis.settings import PlatformSettings
-    from model_server.export import export_feedback
-    from model_server.settings import ServerSettings
-
-    if out.exists() and not out.is_dir():
-        raise _fail(
-            f"{out} is an existing file; --out takes a folder (feedback.parquet goes in it)"
-        )
-    try:
-        path, count = export_feedback(ServerSettings(), PlatformSettings(), out)
-    except SQLAlchemyError as exc:
-        cause = getattr(exc, "orig", None) or exc
-        raise _fail(f"feedback store unreachable: {type(exc).__name__}: {cause}") from exc
-    except OSError as exc:
-        raise _fail(f"cannot write the export into {out}: {exc}") from exc
-    typer.echo(f"{count} feedback rows -> {path}")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)

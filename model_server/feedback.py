@@ -19,13 +19,14 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from airparadis.feedback_export import default_sqlite_url as default_sqlite_url
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +108,6 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-
-
-def default_sqlite_url(home: Path) -> str:
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(home / 'feedback.db').resolve()}"
 
 
 def scoped_id(client_id: str, feedback_id: str) -> str:

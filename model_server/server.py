@@ -19,7 +19,7 @@ from model_server.api import build_health_router, build_router
 from model_server.batching import Overloaded
 from model_server.drift import DriftCollector
 from model_server.errors import install as install_error_handlers
-from model_server.feedback import FeedbackStore, default_sqlite_url
+from model_server.feedback import FeedbackStore
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
@@ -51,7 +51,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     if needs_registry(model.model_uri):
         connect(platform)
     store = FeedbackStore(
-        settings.feedback_db_url or default_sqlite_url(platform.home),
+        platform.feedback_url,
         windows=(settings.alert_window_seconds, settings.misprediction_window_seconds),
     )
     store.start_sync(settings.alert_sync_seconds)

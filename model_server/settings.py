@@ -29,10 +29,6 @@ class ServerSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in a pod.")
     http_port: int = Field(default=8080, ge=1, le=65535)
-    feedback_db_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the feedback store; unset means SQLite under the home dir.",
-    )
     max_tweet_chars: int = Field(default=1000, ge=1, description="Longest accepted tweet.")
     max_instances: int = Field(default=2000, ge=1, description="Most tweets in one request.")
     max_body_bytes: int = Field(

@@ -415,6 +415,29 @@ def evaluate(
             typer.echo(f"{key:>20}: {'n/a' if value != value else f'{value:.4f}'}")
 
 
+def export_feedback(
+    out: Annotated[Path, typer.Option(help="Folder to write feedback.parquet into.")],
+) -> None:
+    """Write every stored feedback to Parquet, for retraining."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airparadis.feedback_export import export_feedback as run_export
+    from airparadis.settings import PlatformSettings
+
+    if out.exists() and not out.is_dir():
+        raise _fail(
+            f"{out} is an existing file; --out takes a folder (feedback.parquet goes in it)"
+        )
+    try:
+        path, count = run_export(PlatformSettings().feedback_url, out)
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise _fail(f"feedback store unreachable: {type(exc).__name__}: {cause}") from exc
+    except OSError as exc:
+        raise _fail(f"cannot write the export into {out}: {exc}") from exc
+    typer.echo(f"{count} feedback rows -> {path}")
+
+
 def replay_feedback(
     data: Annotated[
         list[Path],

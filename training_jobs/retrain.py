@@ -33,10 +33,9 @@ from airparadis.calibration import (
     raw_threshold,
     save_calibration,
 )
+from airparadis.feedback_export import export_feedback
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking, download_model
-from model_server.export import export_feedback
-from model_server.settings import ServerSettings
 from training_jobs.gate import GateDecision
 from training_jobs.metrics import binary_metrics, finite_metrics
 from training_jobs.registry import RegisteredModel, log_bundle
@@ -104,7 +103,7 @@ def split_feedback(
 
 def load_feedback(workdir: Path) -> tuple[pd.DataFrame, int, int]:
     """(time-ordered examples, feedback rows, contradictory tweets) from the feedback store."""
-    path, count = export_feedback(ServerSettings(), PlatformSettings(), workdir)
+    path, count = export_feedback(PlatformSettings().feedback_url, workdir)
     examples, contradictions = feedback_examples(pd.read_parquet(path).to_dict("records"))
     return examples, count, contradictions
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from airparadis.bundle import BundleInfo, register_format
+from airparadis.bundle_format import BundleInfo, register_format
 from airparadis.text import clean_tweets
 
 ONNX_FILE = "model.onnx"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from airparadis.bundle import BundleInfo, register_format
+from airparadis.bundle_format import BundleInfo, register_format
 from airparadis.fastpath import linear_table
 from airparadis.text import clean_tweet, clean_tweets, text_cleaner
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from airparadis.bundle import BundleInfo, register_format
+from airparadis.bundle_format import BundleInfo, register_format
 from airparadis.text import clean_tweets
 
 TFLITE_FILE = "model.tflite"

@@ -3,7 +3,7 @@
 import yaml
 from typer.testing import CliRunner
 
-from airparadis.cli import app
+from airparadis_cli.app import app
 from tests.k8s.conftest import validate_builtin
 
 

@@ -160,11 +160,13 @@ def test_serving_takes_mlflow_client_not_server() -> None:
     assert any(Requirement(r).name == "mlflow" for r in training)
 
 
-SOURCE_PACKAGES = {"airparadis", "model_server", "training_jobs", "dashboard"}
+SOURCE_PACKAGES = {"airparadis", "airparadis_cli", "model_server", "training_jobs", "dashboard"}
+# Each image: the core, the command line (which registers only the installed components'
+# commands) and its own component, nothing of the others.
 IMAGE_PACKAGES = {
-    "model_server/Dockerfile": {"airparadis", "model_server"},
-    "training_jobs/Dockerfile": {"airparadis", "model_server", "training_jobs"},
-    "dashboard/Dockerfile": {"airparadis", "dashboard"},
+    "model_server/Dockerfile": {"airparadis", "airparadis_cli", "model_server"},
+    "training_jobs/Dockerfile": {"airparadis", "airparadis_cli", "training_jobs"},
+    "dashboard/Dockerfile": {"airparadis", "airparadis_cli", "dashboard"},
 }
 
 
@@ -224,7 +226,7 @@ def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert lines[[line.strip() for line in lines].index("*")] == "*", "allow-list expected"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert {"pyproject.toml", "constraints.txt", "airparadis", "model_server"} <= allowed
+    assert {"pyproject.toml", "constraints.txt", "airparadis", "airparadis_cli"} <= allowed
     assert not {".venv", ".git", "tests", "charts", ".tools"} & allowed
 
 

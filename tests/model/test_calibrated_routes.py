@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from airparadis.bundle import load_bundle, read_info
 from airparadis.calibration import Calibration, fit_calibration, save_calibration
-from airparadis.cli import app
+from airparadis_cli.app import app
 from tests.conftest import MODEL_NAME, RunningServer, start_server
 
 TWEETS = [

@@ -25,9 +25,9 @@ from airparadis.calibration import (
     training_prior,
     with_calibration,
 )
-from airparadis.cli import app
 from airparadis.domain_head import HEAD_FILE
 from airparadis.metrics import binary_metrics, json_safe
+from airparadis_cli.app import app
 from model_server.model import explain_tweet
 
 TWEETS = [

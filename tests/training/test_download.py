@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from airparadis.cli import app
+from airparadis_cli.app import app
 from training_jobs.data import load_sources
 from training_jobs.download import DownloadError, download_archive
 

@@ -156,7 +156,7 @@ def test_calibrate_registers_the_same_weights_with_a_calibration(
 ) -> None:
     from typer.testing import CliRunner
 
-    from airparadis.cli import app
+    from airparadis_cli.app import app
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("AIRPARADIS_HOME", str(tmp_path))

@@ -11,9 +11,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from airparadis.bundle import load_bundle
-from airparadis.cli import app
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import download_model
+from airparadis_cli.app import app
 from training_jobs.settings import TrainingSettings
 from training_jobs.train import TrainResult, train
 

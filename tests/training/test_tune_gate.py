@@ -14,8 +14,8 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from airparadis.cli import app
 from airparadis.settings import PlatformSettings
+from airparadis_cli.app import app
 from training_jobs.gate import decide
 from training_jobs.settings import TrainingSettings
 from training_jobs.train import train

@@ -2,10 +2,12 @@
 
 ``prepare`` writes what such a machine needs into one folder: the split as Parquet (``text``,
 ``label``, ``split``; computed here, so both machines use the very same rows) and the MiniLM
-encoder with fp16 weights (half the size, to fit a transfer). There, run
-``python -m training_jobs.families.transformer --split DEST/split.parquet --encoder-dir
-DEST/minilm --out OUT``. ``join`` reassembles the returned ``finetuned.safetensors`` when it
-came back cut into parts; then train with ``AIRPARADIS_TRAIN_TRANSFORMER_CHECKPOINT``.
+encoder with fp16 weights (half the size, to fit a transfer). There, with this
+project's ``airparadis`` and ``training_jobs`` folders (no environment: torch, transformers and
+pandas are enough), run ``python -m training_jobs.families.transformer_gpu --split
+DEST/split.parquet --encoder-dir DEST/minilm --out OUT``. ``join`` reassembles the returned
+``finetuned.safetensors`` when it came back cut into parts; then train with
+``AIRPARADIS_TRAIN_TRANSFORMER_CHECKPOINT``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def prepare(dest: Path) -> Path:
     from safetensors.torch import load_file, save_file
 
     from airparadis.settings import PlatformSettings
-    from training_jobs.families.transformer import encoder_dir
+    from training_jobs.families.transformer_model import encoder_dir
     from training_jobs.settings import TrainingSettings
     from training_jobs.train import prepare_split
 

@@ -28,6 +28,8 @@ if _installed("training_jobs"):
         compare,
         data_app,
         evaluate,
+        export_feedback,
+        replay_feedback,
         retrain,
         score,
         train,
@@ -42,22 +44,22 @@ if _installed("training_jobs"):
     app.command()(retrain)
     app.command()(calibrate)
     app.command()(score)
+    # Stored feedback is the training side's input: exported from the store, or replayed
+    # through a running server's API.
+    feedback_app = typer.Typer(no_args_is_help=True, help="Work with stored user feedback.")
+    feedback_app.command("export")(export_feedback)
+    feedback_app.command("replay")(replay_feedback)
+    app.add_typer(feedback_app, name="feedback")
 if _installed("model_server"):
-    from model_server.cli import feedback_app, serve
+    from model_server.cli import serve
 
     app.command()(serve)
-    if _installed("pyarrow"):  # the Parquet export: training image and full installs
-        if _installed("training_jobs"):  # replay reads the sources training reads
-            from training_jobs.cli import replay_feedback
-
-            feedback_app.command("replay")(replay_feedback)
-        app.add_typer(feedback_app, name="feedback")
 if _installed("dashboard"):
     from dashboard.cli import dashboard
 
     app.command()(dashboard)
 if _installed("training_jobs", "model_server", "dashboard"):
-    from airparadis.up import up
+    from airparadis_cli.up import up
 
     app.command()(up)
 

@@ -1,0 +1,3 @@
+from airparadis_cli.app import main
+
+main()
