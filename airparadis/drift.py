@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from airparadis import DEFAULT_THRESHOLD
 from airparadis.text import clean_tweet
 
 REFERENCE_FILE = "drift_reference.json"
@@ -51,7 +52,7 @@ class DriftReference:
 
     stats: InputStats
     vocabulary: frozenset[str] = field(repr=False)
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass(frozen=True)

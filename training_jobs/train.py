@@ -22,6 +22,7 @@ import pandas as pd
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
 from airparadis.calibration import Calibration, CalibrationError, fit_calibration, save_calibration
 from airparadis.drift import build_reference, save_reference
+from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from training_jobs.data import LoadReport, load_sources
@@ -221,10 +222,13 @@ def fit_with_feedback(
     # Candidates that would fail the gate's generic criterion are not chosen: their
     # validation accuracy must stay within `generic_max_drop` of the best candidate's.
     generic = {
-        w: float(np.mean((m.predict_proba(validation["text"].tolist()) >= 0.5)
-                         == validation["label"].to_numpy()))
+        w: accuracy(
+            validation["label"].to_numpy(),
+            m.predict_proba(validation["text"].tolist()),
+            m.info.threshold,
+        )
         for w, m in zip(weights, models, strict=True)
-    }  # fmt: skip
+    }
     allowed = [w for w in weights if generic[w] >= max(generic.values()) - generic_max_drop]
     scores = {w: select_score(models[weights.index(w)], domain.select) for w in allowed}
     best = max(scores, key=lambda w: scores[w])

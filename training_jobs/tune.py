@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
-import numpy as np
 import optuna
 
+from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from training_jobs.families import Reporter, get_family
@@ -167,7 +167,7 @@ def make_objective(
                 mlflow.set_tag("optuna.state", "pruned")
                 raise
             proba = model.predict_proba(split.validation["text"].tolist())
-            value = float(np.mean((proba >= 0.5) == split.validation["label"].to_numpy()))
+            value = accuracy(split.validation["label"].to_numpy(), proba, model.info.threshold)
             for key in EPOCH_KEYS:
                 if key in model.info.params:
                     trial.set_user_attr(key, model.info.params[key])

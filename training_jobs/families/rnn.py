@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from airparadis import DEFAULT_THRESHOLD
 from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
 from airparadis.formats.tflite import TFLITE_FILE, WordVocabulary
+from airparadis.metrics import accuracy
 from airparadis.text import clean_tweets
 from training_jobs.families import Reporter, report_validation
 
@@ -95,10 +97,6 @@ def to_tflite(model: keras.Model, quantization: str) -> bytes:
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
     return bytes(converter.convert())
-
-
-def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((p >= 0.5).astype(np.int64) == y))
 
 
 class RecurrentNetwork:
@@ -195,7 +193,8 @@ class RecurrentNetwork:
                 x_train, y_train, batch_size=int(p["batch_size"]), epochs=1, shuffle=True,
                 verbose=0, sample_weight=weights,
             )  # fmt: skip
-            score = _accuracy(y_val, model.predict(x_val, batch_size=1024, verbose=0).ravel())
+            proba = model.predict(x_val, batch_size=1024, verbose=0).ravel()
+            score = accuracy(y_val, proba, DEFAULT_THRESHOLD)
             logger.info("rnn epoch %d: validation accuracy %.4f", epoch, score)
             if score > best[0]:
                 best = (score, epoch, model.get_weights())

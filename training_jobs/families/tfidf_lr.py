@@ -24,6 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
 from airparadis.formats.sklearn import SklearnClassifier, save_sklearn
+from airparadis.metrics import accuracy
 from airparadis.text import clean_tweets
 from training_jobs.families import Reporter, report_validation
 
@@ -132,8 +133,8 @@ class TfidfLogisticRegression:
             silence_tokens(pipeline, info.params["neutral_tokens"])
             if report is not None:
                 proba = pipeline.predict_proba(clean_tweets(validation["text"]))[:, 1]
-                accuracy = float(np.mean((proba >= 0.5) == validation["label"].to_numpy()))
-                report_validation(report, step, accuracy)
+                score = accuracy(validation["label"].to_numpy(), proba, info.threshold)
+                report_validation(report, step, score)
         return SklearnClassifier(pipeline, info)
 
     def fit_weighted(
