@@ -145,7 +145,8 @@ def measure(uncached: bool) -> str:
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
-        f"{os.cpu_count()} cores (shared), Docker {server}; "
+        f"{os.cpu_count()} cores (shared; 1-minute load average {os.getloadavg()[0]:.1f} "
+        f"at the end of the run), Docker {server}; "
         f"base `{base}` ({base_mb:,.0f} MB) is the baseline. "
         f"Serving target: at most {SERVING_LIMIT_MB} MB "
         f"({'met' if serving_mb <= SERVING_LIMIT_MB else 'NOT met'}).",
