@@ -60,8 +60,10 @@ def test_multi_stage_with_pinned_bases(dockerfile: tuple[str, str, list[tuple[st
         _resolve(rest.split()[0], global_args) for word, rest in instructions if word == "FROM"
     ]
     assert len(froms) >= 2, f"{path} is not multi-stage"
-    # An empty stage of optional wheels, bind-mounted in the build, is no base image.
-    for image in [image for image in froms if image != "scratch"]:
+    # A stage built on an earlier stage names no base image; neither does the empty stage of
+    # optional wheels, bind-mounted in the build.
+    stages = {rest.split()[-1] for word, rest in instructions if word == "FROM" and " AS " in rest}
+    for image in [image for image in froms if image != "scratch" and image not in stages]:
         pinned = "@sha256:" in image or re.search(r":\d+\.\d+\.\d+[\w.-]*$", image)
         assert pinned, f"{path}: base image {image} is not pinned to a full version or digest"
         assert image.startswith("python:3.11"), f"{path}: {image} is not Python 3.11"
@@ -241,3 +243,46 @@ def test_hadolint(path: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _stages(instructions: list[tuple[str, str]]) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Stage name -> (what it is FROM, its instructions)."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    current: list[tuple[str, str]] = []
+    for word, rest in instructions:
+        if word == "FROM":
+            parts = rest.split()
+            current = []
+            stages[parts[-1] if len(parts) >= 3 else str(len(stages))] = (parts[0], current)
+        elif stages:
+            current.append((word, rest))
+    return stages
+
+
+def _copies_source(stages: dict[str, tuple[str, list[tuple[str, str]]]], name: str) -> bool:
+    """Whether the stage or any stage it is built on copies project source."""
+    while name in stages:
+        base, body = stages[name]
+        if any(w == "COPY" and re.search(r"\b(airparadis|model_server)\b", r) for w, r in body):
+            return True
+        name = base
+    return False
+
+
+def test_a_source_change_rebuilds_only_a_small_late_layer(
+    dockerfile: tuple[str, str, list[tuple[str, str]]],
+) -> None:
+    """The runtime takes the dependencies' venv from a stage that never sees the source, then
+    the project's installed files: touching a .py file leaves the large venv layer cached."""
+    path, _, instructions = dockerfile
+    stages = _stages(instructions)
+    _, final = list(stages.values())[-1]
+    copies = [r.split() for w, r in final if w == "COPY" and r.startswith("--from=")]
+    venv = [c for c in copies if c[1] == "/opt/venv"]
+    assert venv, f"{path}: the runtime does not copy a venv"
+    venv_stage = venv[0][0].removeprefix("--from=")
+    assert not _copies_source(stages, venv_stage), f"{path}: the venv layer holds the source"
+    project = [c for c in copies if _copies_source(stages, c[0].removeprefix("--from="))]
+    assert project and copies.index(project[0]) > copies.index(venv[0]), (
+        f"{path}: the project's files must come after the dependencies' venv"
+    )
