@@ -89,6 +89,7 @@ bench: system-deps $(VENV)/.installed ## Measure serving speed against a trivial
 	$(PY) -m benchmarks.scoring --out docs/benchmarks.md
 	$(PY) -m benchmarks.images --out docs/benchmarks.md
 	$(PY) -m benchmarks.feedback_load --out docs/benchmarks.md
+	$(PY) -m benchmarks.soak --out docs/benchmarks.md
 	$(PY) -m benchmarks.domain --out docs/benchmarks.md
 
 clean: ## Remove the embedded state (.airparadis) and caches

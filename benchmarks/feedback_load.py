@@ -5,7 +5,10 @@ For each store and each point, a fresh store is filled with that many feedback r
 over the last few minutes (inside both alert windows, half of them "wrong"), then the real
 server is started on it and wrk posts feedback with 8 connections. The empty store is the
 baseline of its backend: a feedback whose cost grows with the window shows as a ratio under 1.
-Each point is run `--repeats` times (fresh store and server each time) and its median kept.
+Each point is run `--repeats` times (fresh store and server each time), the points of a
+backend taking turns (empty, full, empty, full, ...) so that a busy spell on a shared machine
+falls on both, and its median kept. Beside req/s, the server's own CPU time per feedback
+(user + system, from /proc) is reported: other tenants of the machine move it far less.
 The time the server takes to become ready on the filled store (the rolling counts are seeded
 then) is reported beside it. The fill's own write-back (SQLite's WAL checkpoint, PostgreSQL's
 VACUUM ANALYZE and CHECKPOINT) is settled before each run. The section "## Feedback under
@@ -51,6 +54,8 @@ class FeedbackPoint:
     rows: int
     ready_s: float
     load: LoadResult
+    cpu_ms: float
+    """The server process's CPU time per feedback during the measured run."""
 
 
 def _free_port() -> int:
@@ -154,6 +159,12 @@ def _serve(bundle: Path, home: Path, store_url: str) -> tuple[subprocess.Popen[b
     raise RuntimeError("the server was not ready in 120 s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_point(backend: str, rows: int, bundle: Path, tmp: Path) -> FeedbackPoint:
     home = Path(tempfile.mkdtemp(dir=tmp, prefix=f"{backend}-{rows}-"))
     schema = None
@@ -166,14 +177,16 @@ def measure_point(backend: str, rows: int, bundle: Path, tmp: Path) -> FeedbackP
         process, server, ready_s = _serve(bundle, home, url)
         try:
             wrk_post(f"{server}/v1/feedback", BODY, CONNECTIONS, 2)  # warm-up
+            cpu_before = _cpu_seconds(process.pid)
             load = wrk_post(f"{server}/v1/feedback", BODY, CONNECTIONS, SECONDS)
+            cpu_ms = 1000 * (_cpu_seconds(process.pid) - cpu_before) / max(load.requests, 1)
         finally:
             process.terminate()
             process.wait(timeout=30)
     finally:
         if schema is not None:
             _drop_schema(schema)
-    return FeedbackPoint(backend, rows, ready_s, load)
+    return FeedbackPoint(backend, rows, ready_s, load, cpu_ms)
 
 
 def _median(runs: list[FeedbackPoint]) -> FeedbackPoint:
@@ -181,8 +194,9 @@ def _median(runs: list[FeedbackPoint]) -> FeedbackPoint:
     return sorted(runs, key=lambda p: p.load.rps)[len(runs) // 2]
 
 
-def render(points: list[FeedbackPoint]) -> str:
+def render(points: list[FeedbackPoint], load_at_start: float) -> str:
     baseline = {p.backend: p.load.rps for p in points if p.rows == POINTS[0]}
+    cpu_baseline = {p.backend: p.cpu_ms for p in points if p.rows == POINTS[0]}
     lines = [
         SECTION,
         "",
@@ -190,19 +204,22 @@ def render(points: list[FeedbackPoint]) -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs: POST "
         f"/v1/feedback with wrk ({CONNECTIONS} connections, {SECONDS} s after a 2 s warm-up) "
         "against a store already holding the given feedback rows inside both alert windows; "
-        f"each point is the median of {REPEATS} runs, each on a fresh store and server, with "
-        f"a load average of {os.getloadavg()[0]:.1f} when the section was written. "
-        "Ratio: req/s against the empty store of the same backend, same run.",
+        f"each point is the median of {REPEATS} runs, each on a fresh store and server, the "
+        "points of a backend taking turns. The machine is shared: its 1-minute load average "
+        f"was {load_at_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end. "
+        "Ratios: against the empty store of the same backend, same run.",
         "",
         "| store | rows in the window | feedback req/s | p50 ms | p99 ms | non-2xx "
-        "| vs empty store | server ready in |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| vs empty store | server CPU ms per feedback | vs empty store | server ready in |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in points:
         ratio = p.load.rps / baseline[p.backend] if baseline.get(p.backend) else float("nan")
+        cpu = p.cpu_ms / cpu_baseline[p.backend] if cpu_baseline.get(p.backend) else float("nan")
         lines.append(
             f"| {p.backend} | {p.rows:,} | {p.load.rps:.0f} | {p.load.p50_ms:.1f} | "
-            f"{p.load.p99_ms:.1f} | {p.load.non_2xx} | {ratio:.2f}x | {p.ready_s:.1f} s |"
+            f"{p.load.p99_ms:.1f} | {p.load.non_2xx} | {ratio:.2f}x | {p.cpu_ms:.2f} | "
+            f"{cpu:.2f}x | {p.ready_s:.1f} s |"
         )
     worst = min(
         (p.load.rps / baseline[p.backend], p.backend)
@@ -228,15 +245,18 @@ def main() -> None:
     args = parser.parse_args()
     globals()["SECONDS"] = args.seconds
     globals()["REPEATS"] = args.repeats
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp_name:
         tmp = Path(tmp_name)
         bundle = _train_bundle(args.data, tmp / "bundle")
-        points = [
-            _median([measure_point(backend, rows, bundle, tmp) for _ in range(args.repeats)])
-            for backend in args.backends
-            for rows in POINTS
-        ]
-    section = render(points)
+        points = []
+        for backend in args.backends:
+            runs: dict[int, list[FeedbackPoint]] = {rows: [] for rows in POINTS}
+            for _ in range(args.repeats):
+                for rows in POINTS:
+                    runs[rows].append(measure_point(backend, rows, bundle, tmp))
+            points += [_median(runs[rows]) for rows in POINTS]
+    section = render(points, load_at_start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_section(args.out, section, SECTION)
     print(section)

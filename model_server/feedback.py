@@ -95,9 +95,31 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def make_engine(url: str) -> Engine:
+POOL_SIZE = 10
+"""Connections a store keeps open: more than the feedback requests one replica serves at once."""
+POOL_TIMEOUT_S = 10.0
+
+
+def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
+    """An engine whose connections are all kept in its pool.
+
+    A pool with overflow closes each overflow connection as it is returned while the pool is
+    full: under steady concurrency beyond the pool's size, feedback posts then open a new
+    connection every few requests (a new PostgreSQL backend process, or a cold SQLite page
+    cache), a cost that grows with the database. Without overflow, a request beyond
+    `pool_size` waits for a connection, and one not given within `POOL_TIMEOUT_S` is a 503;
+    the connections one replica holds stay bounded, which the shared database's limit needs.
+    """
+    pooling: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": 0,
+        "pool_timeout": POOL_TIMEOUT_S,
+        "pool_pre_ping": True,
+    }
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **pooling
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _durable_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -107,7 +129,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return sa.create_engine(url, **pooling)
 
 
 def scoped_id(client_id: str, feedback_id: str) -> str:
@@ -121,10 +143,11 @@ def content_hash(content: dict[str, Any]) -> str:
 
 
 class FeedbackStore:
-    """`windows`: the windows, in seconds, whose verdict counts are kept in memory."""
+    """`windows`: the windows, in seconds, whose verdict counts are kept in memory;
+    `pool_size`: the connections kept open (see `make_engine`)."""
 
-    def __init__(self, url: str, windows: tuple[int, ...] = ()) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, windows: tuple[int, ...] = (), pool_size: int = POOL_SIZE) -> None:
+        self.engine = make_engine(url, pool_size)
         self.counts = (
             RollingCounts(windows, remember_seconds=REMEMBER.total_seconds()) if windows else None
         )

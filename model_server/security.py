@@ -3,10 +3,11 @@
 Authentication is off in the embedded mode and on in the chart. A bearer token must be signed
 by a key of the configured issuer's JWKS, for the configured audience. With authentication on,
 the routes not named in `open_routes` need an API key or a token (ops data and recent
-feedback by default; predictions stay open). Rate limiting uses the `limits` library's moving
-window, keyed on the authenticated client, else on the peer address: an IPv6 peer by its /64,
-which one host can rotate through. The peer is the TCP peer unless it is a configured proxy
-(`trusted_proxies`, read by uvicorn): no request header changes who the client is otherwise.
+feedback by default; predictions stay open). Rate limiting is a moving window per client
+(`ClientRateLimiter`), keyed on the authenticated client, else on the peer address: an IPv6
+peer by its /64, which one host can rotate through. The peer is the TCP peer unless it is a
+configured proxy (`trusted_proxies`, read by uvicorn): no request header changes who the client
+is otherwise.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from fastapi import HTTPException, Request
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -191,8 +192,7 @@ def feedback_guard(
     when the route is open), counted against its feedback limit."""
     authenticator = authenticator or Authenticator(settings)
     required = settings.auth_required and "feedback" in protected_routes(settings)
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-    limit = RateLimitItemPerMinute(settings.feedback_per_minute)
+    limiter = ClientRateLimiter(settings.feedback_per_minute, window_seconds=60.0)
 
     def guard(request: Request) -> str:
         client: str | None = getattr(request.state, "client_id", None)
@@ -203,7 +203,7 @@ def feedback_guard(
                 )
             except Unauthorized as exc:
                 raise HTTPException(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from exc
-        if not limiter.hit(limit, "feedback", client):
+        if not limiter.hit(client):
             raise HTTPException(
                 429,
                 f"more than {settings.feedback_per_minute} feedbacks a minute from this client",
@@ -212,3 +212,55 @@ def feedback_guard(
         return client
 
     return guard
+
+
+class ClientRateLimiter:
+    """At most `limit` hits per client within any `window_seconds` (a moving window).
+
+    Written here rather than taken from the `limits` library: its in-memory storage keeps an
+    entry for every key it has ever seen and walks all of them every 10 ms, so clients that
+    keep changing identity (new addresses, new token subjects) grow the server's memory and
+    the CPU it spends on the limiter without end. Here a client's hits are at most `limit`
+    times, and a client whose last hit has left the window is forgotten as others arrive
+    (clients are kept in the order of their last hit), so memory and time follow the clients
+    active within one window.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, client: str) -> bool:
+        """Count a hit for `client`; False (not counted) when it already has `limit` hits
+        within the window."""
+        now = self._clock()
+        with self._lock:
+            self._forget(now - self.window_seconds)
+            hits = self._hits.get(client)
+            if hits is None:
+                hits = self._hits[client] = deque(maxlen=self.limit)
+            else:
+                self._hits.move_to_end(client)
+            if len(hits) == self.limit and hits[0] > now - self.window_seconds:
+                return False
+            hits.append(now)
+            return True
+
+    def clients(self) -> int:
+        """Clients remembered: those with a hit inside the window, and a few just out of it."""
+        return len(self._hits)
+
+    def _forget(self, before: float) -> None:
+        while self._hits:
+            client, hits = next(iter(self._hits.items()))
+            if hits and hits[-1] > before:
+                return
+            del self._hits[client]

@@ -53,6 +53,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     store = FeedbackStore(
         platform.feedback_url,
         windows=(settings.alert_window_seconds, settings.misprediction_window_seconds),
+        pool_size=settings.feedback_db_pool_size,
     )
     store.start_sync(settings.alert_sync_seconds)
     rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)

@@ -29,6 +29,14 @@ class ServerSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in a pod.")
     http_port: int = Field(default=8080, ge=1, le=65535)
+    feedback_db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Connections to the feedback store kept open by each replica (no overflow: "
+        "a feedback beyond them waits, and after 10 s is a 503). Replicas times this must fit "
+        "the database's connection limit.",
+    )
     max_tweet_chars: int = Field(default=1000, ge=1, description="Longest accepted tweet.")
     max_instances: int = Field(default=2000, ge=1, description="Most tweets in one request.")
     max_body_bytes: int = Field(

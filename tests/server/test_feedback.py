@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from model_server.alerting import ALERT_EVENT, NegativeFeedbackRule
+from model_server.alerting import ALERT_EVENT, MispredictionRateRule, NegativeFeedbackRule
+from model_server.api import _evaluate_rules
 from model_server.feedback import (
     FeedbackConflict,
     FeedbackStore,
@@ -28,6 +29,7 @@ from model_server.feedback import (
     RollingCounts,
     content_hash,
     default_sqlite_url,
+    feedback_table,
     window_start,
 )
 from tests.conftest import RunningServer, free_port, server_env, start_server
@@ -383,3 +385,140 @@ def test_once_fired_a_rule_costs_no_query_until_its_window_ends(store: FeedbackS
         assert rule.evaluate("3") is None
     sa.event.remove(counted.engine, "before_cursor_execute", record)
     assert [s.split()[0].upper() for s in statements] == ["INSERT"] * 5
+
+
+class DatabaseWork:
+    """The work the database does for an engine's statements while attached, as the database
+    itself counts it, so that a query over the whole window shows whatever its result size: a
+    COUNT returns one row but touches every row it counts.
+
+    SQLite: the virtual machine's steps (a progress handler). PostgreSQL: afterwards, each read
+    is run again under EXPLAIN ANALYZE and its plan's rows, produced or filtered out, summed;
+    each write is planned (EXPLAIN) and the rows its plan expects to scan are summed.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.steps = 0
+        self.statements: list[tuple[str, object]] = []
+        self._handled: list[object] = []
+
+    def __enter__(self) -> "DatabaseWork":
+        sa.event.listen(self.engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+        for connection in self._handled:
+            connection.set_progress_handler(None, 1)  # type: ignore[attr-defined]
+
+    def _before(
+        self, _conn: object, cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        self.statements.append((statement, parameters))
+        if self.sqlite:
+            connection = cursor.connection  # type: ignore[attr-defined]
+            if connection not in self._handled:
+                self._handled.append(connection)
+                connection.set_progress_handler(self._step, 1)
+
+    def _step(self) -> int:
+        self.steps += 1
+        return 0
+
+    def total(self) -> int:
+        if self.sqlite:
+            return self.steps
+        rows = 0
+        with self.engine.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            for statement, parameters in self.statements:
+                read = statement.lstrip().upper().startswith("SELECT")
+                options = "ANALYZE, FORMAT JSON" if read else "FORMAT JSON"
+                cursor.execute(f"EXPLAIN ({options}) {statement}", parameters)
+                rows += _plan_rows(cursor.fetchone()[0][0]["Plan"], analyzed=read)
+            conn.rollback()
+        return rows
+
+
+def _plan_rows(node: dict[str, object], analyzed: bool) -> int:
+    """Rows a plan node and those under it produced or filtered out (planned rows of its
+    scans when not analyzed)."""
+    if analyzed:
+        own = float(node.get("Actual Rows", 0)) * float(node.get("Actual Loops", 1))  # type: ignore[arg-type]
+        own += float(node.get("Rows Removed by Filter", 0))  # type: ignore[arg-type]
+        own += float(node.get("Rows Removed by Index Recheck", 0))  # type: ignore[arg-type]
+    else:
+        scans = "Scan" in str(node.get("Node Type", ""))
+        own = float(node.get("Plan Rows", 0)) if scans else 0.0  # type: ignore[arg-type]
+    children = node.get("Plans", [])
+    return int(own) + sum(_plan_rows(child, analyzed) for child in children)  # type: ignore[union-attr]
+
+
+def _work_of_posts(store: FeedbackStore, posts: int) -> int:
+    """The database work of `posts` feedbacks (each followed by the alert rules, as the route
+    runs them) and one sync, on a new replica past its warm-up (both rules have fired)."""
+    replica = _counted_store(store, (300, 3600))
+    rules = (
+        NegativeFeedbackRule(replica, threshold=3, window_seconds=300),
+        MispredictionRateRule(replica, threshold=0.3, window_seconds=3600, min_feedback=20),
+    )
+    for _ in range(25):
+        replica.add(_record("wrong"), client_id="ip:10.0.0.1")
+        _evaluate_rules(rules, "3", "ip:10.0.0.1")
+    with DatabaseWork(replica.engine) as work:
+        for i in range(posts):
+            replica.add(_record("wrong" if i % 2 else "correct"), client_id="ip:10.0.0.2")
+            _evaluate_rules(rules, "3", "ip:10.0.0.2")
+        replica.sync()
+    replica.engine.dispose()
+    return work.total()
+
+
+def test_a_feedback_costs_the_same_work_with_a_full_window(store: FeedbackStore) -> None:
+    """Per feedback, no read over the rows already in the window: the database's own count
+    of work for 20 posts and a sync is the same on an empty store and with 3,000 rows in both
+    alert windows (a count over the window would be 60,000 rows more)."""
+    empty = _work_of_posts(store, 20)
+    with store.engine.begin() as conn:
+        # Out of the next replica's sync margin, still inside both windows.
+        conn.execute(
+            feedback_table.update().values(
+                created_at=feedback_table.c.created_at - timedelta(seconds=90)
+            )
+        )
+        now = datetime.now(UTC)
+        conn.execute(
+            feedback_table.insert(),
+            [
+                {"id": uuid.uuid4().hex, "created_at": now - timedelta(seconds=60 + i * 0.06),
+                 "tweet": f"earlier feedback {i}", "predicted_label": "positive",
+                 "verdict": "wrong" if i % 2 else "correct"}
+                for i in range(3000)
+            ],
+        )  # fmt: skip
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE feedback")  # the planner knows the window's rows
+    full = _work_of_posts(store, 20)
+    assert empty > 0
+    assert full <= 1.2 * empty + 50, (empty, full)
+
+
+def test_concurrent_feedback_reuses_the_pooled_connections(store: FeedbackStore) -> None:
+    """More posts at once than the pool holds: they wait for a connection, none is opened
+    beyond the pool (a new PostgreSQL backend per few requests under load, before)."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    pooled = FeedbackStore(url, pool_size=3)
+    opened: list[object] = []
+    sa.event.listen(pooled.engine, "connect", lambda *_: opened.append(1))
+
+    def post(i: int) -> bool:
+        return pooled.add(_record(), client_id=f"ip:10.0.0.{i % 7}").duplicate
+
+    with ThreadPoolExecutor(12) as threads:
+        assert not any(threads.map(post, range(120)))
+    pooled.engine.dispose()
+    assert len(opened) <= 3
+    assert len(store.export_rows()) == 120

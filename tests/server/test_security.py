@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from model_server.feedback import FeedbackStore, default_sqlite_url
+from model_server.security import ClientRateLimiter
 from tests.conftest import RunningServer, start_server
 
 ISSUER = "https://login.example.test/tenant/v2.0"
@@ -163,3 +164,35 @@ def _key_id(key: str) -> str:
     import hashlib
 
     return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_limit_is_a_moving_window_per_client() -> None:
+    clock = _Clock()
+    limiter = ClientRateLimiter(3, window_seconds=60, clock=clock)
+    assert [limiter.hit("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.hit("b")  # another client has its own window
+    clock.now += 59
+    assert not limiter.hit("a")  # its first three hits are still within 60 s
+    clock.now += 2
+    assert limiter.hit("a") and limiter.hit("a") and limiter.hit("a") and not limiter.hit("a")
+
+
+def test_clients_that_rotate_identities_are_forgotten_once_out_of_the_window() -> None:
+    """Memory follows the clients of the last window, not every identity ever seen."""
+    clock = _Clock()
+    limiter = ClientRateLimiter(120, window_seconds=60, clock=clock)
+    for i in range(20_000):
+        clock.now += 0.01  # 100 new clients a second
+        assert limiter.hit(f"ip:10.0.{i // 256}.{i % 256}")
+    assert limiter.clients() <= 60 * 100 + 1
+    clock.now += 61
+    assert limiter.hit("ip:10.1.0.1")
+    assert limiter.clients() == 1
