@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class PlatformSettings(BaseSettings):
     )
     champion_alias: str = Field(default="champion", description="Alias of the served model.")
     challenger_alias: str = Field(default="challenger", description="Alias of a runner-up.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Logs of every component: text for a terminal, or one JSON object a line "
+        "(time, level, logger, message, request id, trace id) for a log collector.",
+    )
 
     @property
     def resolved_tracking_uri(self) -> str:

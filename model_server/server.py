@@ -24,6 +24,7 @@ from model_server.grpc_v2 import GrpcServer
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
+from model_server.request_ids import RequestIds
 from model_server.responses import add_api_page, use_orjson_answers
 from model_server.security import AccessControl, Authenticator, protected_routes
 from model_server.settings import ServerSettings
@@ -99,6 +100,9 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         application.add_middleware(
             AccessControl, authenticator=authenticator, protected=protected_routes(settings)
         )
+        if platform.log_format == "json":
+            # Outermost: every line logged while answering, a refusal's too, names the request.
+            application.add_middleware(RequestIds)
 
     authenticator = Authenticator(settings)
     grpc_auth = settings.auth_required and "predict" in protected_routes(settings)
