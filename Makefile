@@ -89,6 +89,7 @@ bench: system-deps $(VENV)/.installed ## Measure serving speed against a trivial
 	$(PY) -m benchmarks.images --out docs/benchmarks.md
 	$(PY) -m benchmarks.feedback_load --out docs/benchmarks.md
 	$(PY) -m benchmarks.domain --out docs/benchmarks.md
+	$(PY) -m benchmarks.grpc_rest --out docs/benchmarks.md
 
 clean: ## Remove the embedded state (.airparadis) and caches
 	rm -rf .airparadis .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -24,6 +24,7 @@ from model_server.grpc_v2 import GrpcServer
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
+from model_server.model_info import ModelInfoCollector
 from model_server.request_ids import RequestIds
 from model_server.responses import add_api_page, use_orjson_answers
 from model_server.security import AccessControl, Authenticator, protected_routes
@@ -60,6 +61,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     telemetry = configure_telemetry(settings.applicationinsights_connection_string)
     model = build_model(settings, platform, telemetry)
     REGISTRY.register(DriftCollector(model.drift))
+    REGISTRY.register(ModelInfoCollector(model))
     if needs_registry(model.model_uri):
         connect(platform)
     store = FeedbackStore(
