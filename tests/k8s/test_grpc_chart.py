@@ -36,7 +36,7 @@ def test_grpc_is_off_by_default(renderer: Renderer) -> None:
 
 
 def test_standard_mode_serves_grpc_on_a_second_port(renderer: Renderer) -> None:
-    docs = renderer.docs("aks-values.yaml")
+    docs = renderer.docs(extra=(*STANDARD, "--set", "modelServer.grpc.enabled=true"))
     isvc, policy = _predictor(docs)
     kserve.validate_create(isvc)
     container = _container(isvc)
@@ -51,8 +51,9 @@ def test_standard_mode_serves_grpc_on_a_second_port(renderer: Renderer) -> None:
 
 def test_grpc_clients_of_other_namespaces_reach_the_grpc_port_only(renderer: Renderer) -> None:
     docs = renderer.docs(
-        "aks-values.yaml", extra=("--set", "modelServer.grpc.clientNamespaces={scoring}")
-    )
+        extra=(*STANDARD, "--set", "modelServer.grpc.enabled=true",
+               "--set", "modelServer.grpc.clientNamespaces={scoring}")
+    )  # fmt: skip
     _, policy = _predictor(docs)
     rules = [
         rule for rule in policy["spec"]["ingress"]
