@@ -8,10 +8,10 @@ metric) is null in JSON and None here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Label = Literal["negative", "positive"]
 
@@ -127,6 +127,12 @@ class AlertRecord(_Answer):
     window_seconds: int
     model_version: str | None = None
     client_id: str | None = None
+
+    @field_validator("fired_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        """Alerts are stored in UTC; SQLite gives the time back without its zone."""
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class MispredictionRule(_Answer):
