@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,11 @@ class PlatformSettings(BaseSettings):
         ),
         description="SQLAlchemy URL of the feedback store the server writes and retraining "
         "reads; unset means SQLite under `home`.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Logs of every component: text for a terminal, or one JSON object a line "
+        "(time, level, logger, message, request id, trace id) for a log collector.",
     )
 
     @property

@@ -68,10 +68,10 @@ if _installed("training_jobs", "model_server", "dashboard"):
 def _configure(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from airparadis.logs import configure
+    from airparadis.settings import PlatformSettings
+
+    configure(PlatformSettings().log_format, logging.DEBUG if verbose else logging.INFO)
 
 
 def main() -> None:

@@ -92,6 +92,11 @@ def up(
     typer.echo(f"Model server: {server_url}  (v1: {server_url}/v1/models/{name}:predict)")
     typer.echo(f"Dashboard:    {dashboard_url}   (ops view: {dashboard_url}/ops)")
     typer.echo(f"Metrics:      {server_url}/metrics")
+    settings = ServerSettings()
+    if settings.api_docs:
+        typer.echo(f"API page:     {server_url}/docs")
+    if settings.grpc_port:
+        typer.echo(f"gRPC v2:      {host}:{settings.grpc_port}  (Open Inference Protocol)")
     if detach:
         typer.echo(
             f"Running in the background (server pid {server.pid}, dashboard pid {dashboard.pid})."

@@ -137,6 +137,7 @@ def _serve(bundle: Path, home: Path, store_url: str) -> tuple[subprocess.Popen[b
         AIRPARADIS_HOME=str(home),
         AIRPARADIS_SERVER_FEEDBACK_DB_URL=store_url,
         AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE="1000000000",
+        AIRPARADIS_SERVER_GRPC_PORT="0",  # REST only; gRPC's default port may be taken
     )
     started = time.perf_counter()
     process = subprocess.Popen(

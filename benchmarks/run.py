@@ -63,7 +63,13 @@ def _start(label: str, command: list[str], home: Path, ready: str, **env: str) -
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AIRPARADIS_SERVER_")}
     environment.update(
-        AIRPARADIS_HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parents[1]), **env
+        {
+            "AIRPARADIS_HOME": str(home),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            # Servers run side by side: no gRPC (its default port would be shared) unless asked.
+            "AIRPARADIS_SERVER_GRPC_PORT": "0",
+            **env,
+        }
     )
     started = time.perf_counter()
     process = subprocess.Popen(

@@ -1,23 +1,22 @@
-"""Thin client of the model server API, the only place the dashboard talks HTTP to it."""
+"""The dashboard's calls of the model server, on `airparadis.client`: the only place the
+dashboard talks HTTP to it. Answers are validated by the shared models of `airparadis.schemas`
+and turned into what the pages draw (NaN where the server says null)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
+from pydantic import ValidationError
 
+from airparadis.client import RequestRejected, SentimentClient, ServerUnavailable
 from airparadis.drift import InputStats
+from airparadis.schemas import AlertsAnswer, DriftSummary, InputStatsOut, Label, ModelInfo
 from dashboard.settings import DashboardSettings
 
-
-class ServerUnavailable(RuntimeError):
-    """The server cannot be reached or is not ready; the dashboard shows a banner."""
-
-
-class RequestRejected(ValueError):
-    """The server refused the request (4xx) and said why."""
+__all__ = ["ModelServerClient", "RequestRejected", "ServerUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -105,34 +104,21 @@ class ModelServerClient:
         if settings.host_header:
             headers["Host"] = settings.host_header
         self.model_name = settings.model_name
-        self.base_url = (server_url or settings.server_url).rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        self.api = SentimentClient(
+            server_url or settings.server_url,
+            settings.model_name,
             headers=headers,
             timeout=settings.timeout_seconds,
             transport=transport,
+            refused_hint="check the auth header setting (AIRPARADIS_DASHBOARD_AUTH_HEADER)",
         )
+        self.base_url = self.api.base_url
 
     def close(self) -> None:
-        self._http.close()
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServerUnavailable(f"cannot reach {self.base_url} ({exc})") from exc
-        if response.status_code >= 500:
-            raise ServerUnavailable(f"server answered {response.status_code}: {_detail(response)}")
-        if response.status_code in (401, 403):
-            raise ServerUnavailable(
-                f"server refused access ({response.status_code}); check the auth header setting"
-            )
-        if response.status_code >= 400:
-            raise RequestRejected(_detail(response))
-        return response
+        self.api.close()
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._send(method, path, **kwargs)
+        response = self.api.send(method, path, **kwargs)
         try:
             body = response.json()
         except ValueError as exc:
@@ -142,16 +128,10 @@ class ModelServerClient:
         return body
 
     def predict(self, texts: list[str]) -> list[Prediction]:
-        body = self._json(
-            "POST", f"/v1/models/{self.model_name}:predict", json={"instances": texts}
-        )
-        try:
-            return [
-                Prediction(t, str(p["label"]), float(p["probability"]), _version(p))
-                for t, p in zip(texts, body["predictions"], strict=True)
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ServerUnavailable(f"unexpected prediction answer: {exc!r}") from exc
+        return [
+            Prediction(text, p.label, p.probability, p.model_version)
+            for text, p in zip(texts, self.api.predict(texts), strict=True)
+        ]
 
     def explain(self, texts: list[str]) -> list[Explanation]:
         """Token contributions of each tweet (at most `MAX_EXPLAIN_TWEETS`, else a 4xx)."""
@@ -165,11 +145,7 @@ class ModelServerClient:
 
     def drift(self) -> DriftStatus:
         """Live inputs against the served bundle's training reference."""
-        body = self._json("GET", "/v1/drift")
-        try:
-            return parse_drift(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ServerUnavailable(f"unexpected drift answer: {exc!r}") from exc
+        return drift_status(self.api.drift())
 
     def feedback(
         self,
@@ -179,27 +155,24 @@ class ModelServerClient:
         feedback_id: str | None = None,
     ) -> dict[str, Any]:
         """Store one verdict; the same `feedback_id` sent twice is stored once."""
-        payload: dict[str, Any] = {
-            "tweet": prediction.text,
-            "predicted_label": prediction.label,
-            "probability": prediction.probability,
-            "model_version": prediction.model_version,
-        }
-        if verdict is not None:
-            payload["verdict"] = verdict
-        if correct_label is not None:
-            payload["correct_label"] = correct_label
-        if feedback_id is not None:
-            payload["feedback_id"] = feedback_id
-        return self._json("POST", "/v1/feedback", json=payload)
+        receipt = self.api.feedback(
+            prediction.text,
+            cast(Label, prediction.label),
+            verdict=verdict,
+            correct_label=cast(Label | None, correct_label),
+            probability=prediction.probability,
+            model_version=prediction.model_version,
+            feedback_id=feedback_id,
+        )
+        return receipt.model_dump()
 
     def recent_feedback(self, since_seconds: int) -> list[dict[str, Any]]:
         body = self._json("GET", "/v1/feedback/recent", params={"since_seconds": since_seconds})
         rows = body.get("feedback", [])
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
-    def info(self) -> dict[str, Any]:
-        return self._json("GET", "/v1/info")
+    def info(self) -> ModelInfo:
+        return self.api.info()
 
     def feedback_labels(self) -> dict[str, int]:
         """Labelled feedback collected so far, by label (negative, positive)."""
@@ -209,16 +182,16 @@ class ModelServerClient:
             raise ServerUnavailable("unexpected /v1/feedback/labels answer")
         return {str(k): int(v) for k, v in labels.items()}
 
-    def alerts(self, limit: int = 50) -> dict[str, Any]:
-        return self._json("GET", "/v1/alerts", params={"limit": limit})
+    def alerts(self, limit: int = 50) -> AlertsAnswer:
+        return self.api.alerts(limit)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition of ``/metrics``."""
-        return self._send("GET", "/metrics").text
+        return self.api.send("GET", "/metrics").text
 
     def health(self) -> Health:
         try:
-            response = self._http.get("/v2/health/ready")
+            response = self.api.http.get("/v2/health/ready")
         except httpx.HTTPError as exc:
             return Health(False, False, f"cannot reach {self.base_url} ({exc.__class__.__name__})")
         if response.status_code == 200:
@@ -232,47 +205,52 @@ class ModelServerClient:
 
 
 def parse_drift(body: dict[str, Any]) -> DriftStatus:
-    """`DriftStatus` from the JSON of ``/v1/drift``, its nulls as NaN.
+    """`DriftStatus` from the JSON of ``/v1/drift``; ServerUnavailable when it is not that."""
+    try:
+        summary = DriftSummary.model_validate(body)
+    except ValidationError as exc:
+        raise ServerUnavailable(f"unexpected /v1/drift answer: {exc}") from exc
+    return drift_status(summary)
 
-    Raises KeyError, TypeError or ValueError when the body is not that shape.
-    """
-    window, min_tweets = int(body["window"]), int(body["min_tweets"])
-    psi_threshold = float(body["psi_threshold"])
-    shift = body.get("label_shift") or {}  # servers older than the label-shift monitor
-    training = _number(shift.get("training_prior"))
-    estimated = _number(shift.get("estimated_prior"))
-    if not body["tracked"]:
-        reason = str(body.get("reason") or "")
+
+def drift_status(summary: DriftSummary) -> DriftStatus:
+    """What the pages draw of a `/v1/drift` answer, its nulls as NaN."""
+    shift = summary.label_shift
+    training = _number(shift.training_prior if shift else None)
+    estimated = _number(shift.estimated_prior if shift else None)
+    if not summary.tracked:
         return DriftStatus(
-            False, window, min_tweets, psi_threshold, reason=reason,
-            training_prior=training, estimated_prior=estimated,
+            False, summary.window, summary.min_tweets, summary.psi_threshold,
+            reason=summary.reason or "", training_prior=training, estimated_prior=estimated,
         )  # fmt: skip
+    if summary.live is None or summary.reference is None:
+        raise ServerUnavailable("unexpected /v1/drift answer: tracked without live statistics")
     return DriftStatus(
         True,
-        window,
-        min_tweets,
-        psi_threshold,
+        summary.window,
+        summary.min_tweets,
+        summary.psi_threshold,
         training_prior=training,
         estimated_prior=estimated,
-        enough_tweets=bool(body["enough_tweets"]),
-        drifting=bool(body["drifting"]),
-        psi_probability=_number(body.get("psi_probability")),
-        psi_length=_number(body.get("psi_length")),
-        live=_stats(body["live"]),
-        reference=_stats(body["reference"]),
-        proba_edges=tuple(float(e) for e in body["proba_edges"]),
-        length_edges=tuple(float(e) for e in body["length_edges"]),
+        enough_tweets=summary.enough_tweets,
+        drifting=summary.drifting,
+        psi_probability=_number(summary.psi_probability),
+        psi_length=_number(summary.psi_length),
+        live=_stats(summary.live),
+        reference=_stats(summary.reference),
+        proba_edges=tuple(summary.proba_edges),
+        length_edges=tuple(summary.length_edges),
     )
 
 
-def _stats(body: dict[str, Any]) -> InputStats:
+def _stats(stats: InputStatsOut) -> InputStats:
     return InputStats(
-        count=int(body["count"]),
-        mean_tokens=_number(body.get("mean_tokens")),
-        oov_share=_number(body.get("oov_share")),
-        positive_share=_number(body.get("positive_share")),
-        length_shares=[_number(v) for v in body["length_shares"]],
-        proba_shares=[_number(v) for v in body["proba_shares"]],
+        count=stats.count,
+        mean_tokens=_number(stats.mean_tokens),
+        oov_share=_number(stats.oov_share),
+        positive_share=_number(stats.positive_share),
+        length_shares=[_number(v) for v in stats.length_shares],
+        proba_shares=[_number(v) for v in stats.proba_shares],
     )
 
 
@@ -292,19 +270,3 @@ def _explanation(text: str, body: dict[str, Any]) -> Explanation:
             TokenContribution(str(t["token"]), float(t["contribution"])) for t in body["tokens"]
         ),
     )
-
-
-def _version(prediction: dict[str, Any]) -> str | None:
-    version = prediction.get("model_version")
-    return None if version is None else str(version)
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    detail = body.get("error") or body.get("detail") or body if isinstance(body, dict) else body
-    if isinstance(detail, list):  # FastAPI validation errors
-        return "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
-    return str(detail)

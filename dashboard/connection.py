@@ -68,7 +68,7 @@ class ServerConnection(pn.viewable.Viewer):  # type: ignore[misc]
         info = None
         if health.ready and (self.status != "ready" or not self.served):
             try:
-                info = client.info()
+                info = client.info().model_dump(mode="json")
             except (ServerUnavailable, RequestRejected) as exc:
                 logger.info("no /v1/info: %s", exc)
         return health, info

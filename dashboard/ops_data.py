@@ -394,11 +394,10 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
         snap.notes["metrics"] = f"/metrics not available: {exc}"
     server_alerts: list[dict[str, Any]] = []
     try:
-        body = client.alerts()
-        server_alerts = [a for a in body.get("alerts", []) if isinstance(a, dict)]
-        snap.alert_rule = {k: body.get(k) for k in ("threshold", "window_seconds")}
-        rule = body.get("misprediction")
-        snap.misprediction_rule = rule if isinstance(rule, dict) else {}
+        answer = client.alerts()
+        server_alerts = [a.model_dump(mode="json") for a in answer.alerts]
+        snap.alert_rule = {"threshold": answer.threshold, "window_seconds": answer.window_seconds}
+        snap.misprediction_rule = answer.misprediction.model_dump()
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["alerts"] = f"Predictor alerts not available: {exc}"
     try:
@@ -406,7 +405,7 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["drift"] = f"Input drift not available: {exc}"
     try:
-        snap.served = client.info()
+        snap.served = client.info().model_dump(mode="json")
     except (ServerUnavailable, RequestRejected) as exc:
         logger.debug("info: %s", exc)
     try:

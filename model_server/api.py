@@ -9,6 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
+from airparadis.schemas import (
+    AlertsAnswer,
+    DriftSummary,
+    FeedbackReceipt,
+    MispredictionRule,
+    ModelInfo,
+)
 from airparadis.text import is_blank
 from model_server.alerting import MispredictionRateRule, NegativeFeedbackRule
 from model_server.errors import escape
@@ -82,19 +89,12 @@ class FeedbackIn(BaseModel):
         return self
 
 
-class FeedbackOut(BaseModel):
-    id: str = Field(description="The stored record's id.")
-    feedback_id: str | None = Field(default=None, description="The client's id, if it gave one.")
-    created_at: str
-    duplicate: bool
-    alert: dict[str, Any] | None = None
-
-
 def build_health_router(model: SentimentModel) -> APIRouter:
     """Routes that must win over kserve's own: the app includes this router before them."""
     router = APIRouter()
 
-    @router.get("/v2/health/ready", tags=["health"])
+    # An operation id of its own: kserve's shadowed route of the same path would share it.
+    @router.get("/v2/health/ready", tags=["health"], operation_id="model_aware_ready")
     def ready(response: Response) -> dict[str, bool]:
         """Server readiness that, unlike kserve's, waits for the model (Kubernetes probes it)."""
         if not model.ready:
@@ -119,14 +119,14 @@ def build_router(
     router = APIRouter()
 
     @router.get("/v1/info", tags=["model"])
-    def info() -> dict[str, Any]:
+    def info() -> ModelInfo:
         """Which model is served: registry version, aliases, family, test metrics."""
-        return model.describe()
+        return ModelInfo.model_validate(model.describe())
 
     @router.get("/v1/drift", tags=["model"])
-    def drift() -> dict[str, Any]:
+    def drift() -> DriftSummary:
         """Live inputs against the served model's training reference: PSI, OOV, lengths."""
-        return model.drift.summary()
+        return DriftSummary.model_validate(model.drift.summary())
 
     guard = feedback_guard(settings, authenticator)
 
@@ -140,7 +140,7 @@ def build_router(
             429: {"description": "Too many"},
         },
     )
-    def post_feedback(feedback: FeedbackIn, client: str = Depends(guard)) -> FeedbackOut:
+    def post_feedback(feedback: FeedbackIn, client: str = Depends(guard)) -> FeedbackReceipt:
         """Store one verdict durably, then acknowledge it with its id."""
         if len(feedback.tweet) > max_tweet_chars:
             raise HTTPException(422, f"tweet is longer than {max_tweet_chars} characters")
@@ -163,7 +163,7 @@ def build_router(
                 record["verdict"], record["predicted_label"], record["model_version"]
             )
             alert = _evaluate_rules((rule, misprediction_rule), record["model_version"], client)
-        return FeedbackOut(
+        return FeedbackReceipt(
             id=stored.id,
             feedback_id=feedback.feedback_id,
             created_at=stored.created_at.isoformat(),
@@ -197,24 +197,26 @@ def build_router(
         return {"total": sum(labels.values()), "labels": labels}
 
     @router.get("/v1/alerts", tags=["feedback"])
-    def alerts(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-        """Alerts fired by the negative-feedback rule, newest first."""
+    def alerts(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> AlertsAnswer:
+        """Alerts fired by the feedback rules, newest first, with the rules themselves."""
         try:
             rows = store.alerts(limit)
         except SQLAlchemyError as exc:
             raise HTTPException(
                 503, f"feedback store unavailable: {exc.__class__.__name__}"
             ) from exc
-        return {
-            "threshold": rule.threshold,
-            "window_seconds": rule.window_seconds,
-            "misprediction": {
-                "threshold": misprediction_rule.threshold,
-                "window_seconds": misprediction_rule.window_seconds,
-                "min_feedback": misprediction_rule.min_feedback,
-            },
-            "alerts": [_jsonable(r) for r in rows],
-        }
+        return AlertsAnswer.model_validate(
+            {
+                "threshold": rule.threshold,
+                "window_seconds": rule.window_seconds,
+                "misprediction": MispredictionRule(
+                    threshold=misprediction_rule.threshold,
+                    window_seconds=misprediction_rule.window_seconds,
+                    min_feedback=misprediction_rule.min_feedback,
+                ),
+                "alerts": rows,
+            }
+        )
 
     return router
 

@@ -20,9 +20,13 @@ from model_server.batching import Overloaded
 from model_server.drift import DriftCollector
 from model_server.errors import install as install_error_handlers
 from model_server.feedback import FeedbackStore
+from model_server.grpc_v2 import GrpcServer
 from model_server.limits import DISABLED_PREFIX, RequestLimits, overload_handler
 from model_server.metrics import MISPREDICTION_RATE
 from model_server.model import SentimentModel
+from model_server.model_info import ModelInfoCollector
+from model_server.request_ids import RequestIds
+from model_server.responses import add_api_page, use_orjson_answers
 from model_server.security import AccessControl, Authenticator, protected_routes
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry, observe_health_gauges
@@ -30,6 +34,11 @@ from model_server.telemetry import configure as configure_telemetry
 
 logger = logging.getLogger(__name__)
 ACCESS_LOGGER = "uvicorn.access"
+API_TITLE = "Air Paradis sentiment model server"
+API_DESCRIPTION = (
+    "Tweet sentiment behind KServe's v1 and v2 (Open Inference Protocol) routes, with "
+    "feedback, alerts, drift and model information. Python client: `airparadis.client`."
+)
 
 
 def build_model(
@@ -45,9 +54,14 @@ def build_model(
 
 def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
+    # First: every router included from here on takes the app's response class.
+    use_orjson_answers(app)
+    app.title = API_TITLE
+    app.description = API_DESCRIPTION
     telemetry = configure_telemetry(settings.applicationinsights_connection_string)
     model = build_model(settings, platform, telemetry)
     REGISTRY.register(DriftCollector(model.drift))
+    REGISTRY.register(ModelInfoCollector(model))
     if needs_registry(model.model_uri):
         connect(platform)
     store = FeedbackStore(
@@ -75,6 +89,8 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         application.include_router(
             build_router(model, store, rule, misprediction, settings, telemetry, authenticator)
         )
+        if settings.api_docs:
+            add_api_page(application, API_TITLE)
         # Outermost: a refused request skips kserve's timing, logging and exception layers.
         application.add_middleware(
             RequestLimits,
@@ -87,14 +103,20 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         application.add_middleware(
             AccessControl, authenticator=authenticator, protected=protected_routes(settings)
         )
+        if platform.log_format == "json":
+            # Outermost: every line logged while answering, a refusal's too, names the request.
+            application.add_middleware(RequestIds)
 
     authenticator = Authenticator(settings)
+    grpc_auth = settings.auth_required and "predict" in protected_routes(settings)
     server = BoundModelServer(
         host=settings.host,
         trusted_proxies=settings.trusted_proxies,
         request_logging=settings.request_logging,
         after_kserve=after_kserve,
+        grpc=grpc_factory(settings, authenticator if grpc_auth else None),
         http_port=settings.http_port,
+        # kserve's own gRPC server binds every interface and logs each call: ours instead.
         enable_grpc=False,
         workers=1,
         # Per-request latency lines at INFO: /metrics holds the same histograms.
@@ -103,6 +125,27 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     server.register_model(model)
     model.start_background_loading()
     server.start([])
+
+
+def grpc_factory(
+    settings: ServerSettings, authenticator: Authenticator | None
+) -> Callable[[BoundModelServer], GrpcServer] | None:
+    """The gRPC v2 server of a model server, on its data plane; None when `grpc_port` is 0."""
+    if not settings.grpc_port:
+        return None
+
+    def build(bound: BoundModelServer) -> GrpcServer:
+        return GrpcServer(
+            settings.host,
+            settings.grpc_port,
+            bound.dataplane,
+            bound.model_repository_extension,
+            max_message_bytes=settings.max_body_bytes,
+            max_in_flight=settings.max_in_flight_requests,
+            authenticator=authenticator,
+        )
+
+    return build
 
 
 class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
@@ -123,6 +166,7 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
         trusted_proxies: list[str] | None = None,
         request_logging: bool = False,
         after_kserve: Callable[[FastAPI], None] | None = None,
+        grpc: Callable[[BoundModelServer], GrpcServer] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,8 +174,12 @@ class BoundModelServer(kserve.ModelServer):  # type: ignore[misc]
         self._trusted_proxies = list(trusted_proxies or [])
         self._request_logging = request_logging
         self._after_kserve = after_kserve
+        # kserve's stop() stops `_grpc_server` on SIGTERM, whichever class it is.
+        self._grpc_server = grpc(self) if grpc is not None else None
 
     async def _serve(self) -> None:
+        if self._grpc_server is not None:
+            self.servers.append(self._grpc_server.start())
         rest = self._rest_server
         if rest is not None:
             rest.config.host = self._host

@@ -29,6 +29,12 @@ class ServerSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in a pod.")
     http_port: int = Field(default=8080, ge=1, le=65535)
+    grpc_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Port of the v2 Open Inference Protocol over gRPC; 0 turns gRPC off.",
+    )
     feedback_db_pool_size: int = Field(
         default=10,
         ge=1,
@@ -65,6 +71,11 @@ class ServerSettings(BaseSettings):
         default=False,
         description="Log a line per request (uvicorn's access log, kserve's timing trace); "
         "off by default: under load it costs as much as the model, and /metrics has the same.",
+    )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the API page: Swagger UI at /docs and ReDoc at /redoc (the chart's "
+        "production profiles turn it off); /openapi.json stays.",
     )
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 503.")
     alert_threshold: int = Field(
@@ -134,6 +145,12 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ServerSettings:
+        if self.grpc_port == self.http_port:
+            raise ValueError(f"grpc_port and http_port are both {self.http_port}")
+        return self
 
     @model_validator(mode="after")
     def _drift_window_holds_enough(self) -> ServerSettings:

@@ -173,6 +173,11 @@ class RunningServer:
     home: Path
     process: subprocess.Popen[bytes]
     log: Path
+    grpc_port: int = 0
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def predict_url(self) -> str:
@@ -191,6 +196,8 @@ class RunningServer:
 def server_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRPARADIS_", "MLFLOW_"))}
     env.update({"AIRPARADIS_HOME": str(home), "PYTHONUNBUFFERED": "1", **extra})
+    # A port of its own for the gRPC server too: several servers (and checkouts) run at once.
+    env.setdefault("AIRPARADIS_SERVER_GRPC_PORT", str(free_port()))
     return env
 
 
@@ -201,6 +208,7 @@ def start_server(
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"server-{port}.log"
+    environment = server_env(home, **env)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -213,11 +221,12 @@ def start_server(
             model_uri,
         ],
         cwd=home,
-        env=server_env(home, **env),
+        env=environment,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-    server = RunningServer(f"http://127.0.0.1:{port}", home, process, log)
+    grpc_port = int(environment["AIRPARADIS_SERVER_GRPC_PORT"])
+    server = RunningServer(f"http://127.0.0.1:{port}", home, process, log, grpc_port)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

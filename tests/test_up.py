@@ -74,6 +74,11 @@ def test_up_trains_serves_and_stops_cleanly(tmp_path: Path, sentiment140_dir: Pa
         assert response.json()["predictions"][0]["label"] == "positive"
         assert httpx.get(f"{server}/v1/info").json()["aliases"] == ["champion"]
         assert httpx.get(dashboard, timeout=30).status_code == 200
+        assert httpx.get(f"{server}/docs").status_code == 200
+        # The terminal stays quiet: no warning, per request (kserve's deprecated response
+        # class) or at start, in the output of `up` and of the processes it runs.
+        output = (tmp_path / f"up-{server.rsplit(':', 1)[1]}.log").read_text(errors="replace")
+        assert "Warning" not in output, output[-3000:]
     finally:
         if process.poll() is None:
             _stop(process, server, dashboard, signal.SIGINT)  # Ctrl-C

@@ -57,7 +57,7 @@ def test_auth_and_host_headers_reach_the_inference_service() -> None:
         (422, {"detail": [{"msg": "give a verdict"}]}, RequestRejected, "give a verdict"),
         (401, {"error": "no token"}, ServerUnavailable, "auth header"),
         (503, {"error": "model not loaded"}, ServerUnavailable, "model not loaded"),
-        (200, ["not", "an", "object"], ServerUnavailable, "unexpected list"),
+        (200, ["not", "an", "object"], ServerUnavailable, "unexpected answer"),
         (200, {"predictions": [{"label": "positive"}]}, ServerUnavailable, "unexpected"),
     ],
 )
@@ -144,5 +144,5 @@ def test_drift_nulls_become_nan_and_an_untracked_bundle_keeps_its_reason() -> No
          "psi_threshold": 0.2}
     )  # fmt: skip
     assert untracked == DriftStatus(False, 10, 5, 0.2, reason="no reference")
-    with pytest.raises(ServerUnavailable, match="drift answer"):
+    with pytest.raises(ServerUnavailable, match="unexpected answer from /v1/drift"):
         client_with(lambda request: httpx.Response(200, json={"tracked": True})).drift()

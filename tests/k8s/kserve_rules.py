@@ -55,6 +55,21 @@ def validate_create(isvc: dict[str, Any]) -> None:
         _validate_hpa(predictor)
     else:
         _validate_kpa(predictor)
+    validate_knative_ports(isvc)
+
+
+def validate_knative_ports(isvc: dict[str, Any]) -> None:
+    """Knative Serving's validateContainerPorts (pkg/apis/serving/k8s_validation.go), run on
+    the Knative Service KServe creates in Knative mode: one port at most, named h2c or http1."""
+    if status_mode(isvc) != "Knative":
+        return
+    for container in isvc["spec"]["predictor"].get("containers", []):
+        ports = container.get("ports", [])
+        if len(ports) > 1:
+            raise Refused("More than one container port is set")
+        for port in ports:
+            if port.get("name", "") not in ("", "h2c", "http1"):
+                raise Refused(f"Port name {port['name']} is not allowed: h2c or http1")
 
 
 def _validate_hpa(predictor: dict[str, Any]) -> None:

@@ -249,6 +249,8 @@ the in-chart PostgreSQL with the feedback user of its own (its password from its
   value: {{ .Values.platform.experiment | quote }}
 - name: AIRPARADIS_CHAMPION_ALIAS
   value: {{ .Values.platform.championAlias | quote }}
+- name: AIRPARADIS_LOG_FORMAT
+  value: {{ .Values.platform.logFormat | default "text" | quote }}
 - name: AIRPARADIS_HOME
   value: /var/lib/airparadis
 - name: HOME
