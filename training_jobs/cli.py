@@ -238,9 +238,12 @@ def tune(
 
 def retrain(
     family: Annotated[str, typer.Option(help="Model family to retrain.")] = "tfidf_lr",
-    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
-        ".airparadis/retrain"
-    ),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the exported feedback is written. Default: AIRPARADIS_HOME/retrain."
+        ),
+    ] = None,
     on_k8s: OnK8sOption = False,
     dry_run: DryRunOption = False,
     tune_trials: Annotated[
@@ -259,9 +262,14 @@ def retrain(
     from training_jobs.settings import TrainingSettings
     from training_jobs.train import TrainResult
 
+    platform = PlatformSettings()
     try:
         result = run_retrain(
-            family, TrainingSettings(), PlatformSettings(), workdir, tune_trials=tune_trials
+            family,
+            TrainingSettings(),
+            platform,
+            workdir or platform.home / "retrain",
+            tune_trials=tune_trials,
         )
     except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
@@ -305,9 +313,12 @@ def calibrate(
     model_uri: Annotated[
         str | None, typer.Option(help="models:/name@alias or runs:/... Default: champion.")
     ] = None,
-    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
-        ".airparadis/calibrate"
-    ),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the exported feedback is written. Default: AIRPARADIS_HOME/calibrate."
+        ),
+    ] = None,
 ) -> None:
     """Fit a calibration (logit map + threshold) on labelled feedback; register the
     calibrated model (same weights) as a new version through the gate."""
@@ -320,7 +331,10 @@ def calibrate(
     from training_jobs.settings import TrainingSettings
 
     try:
-        result = run_calibrate(TrainingSettings(), PlatformSettings(), workdir, model_uri)
+        platform = PlatformSettings()
+        result = run_calibrate(
+            TrainingSettings(), platform, workdir or platform.home / "calibrate", model_uri
+        )
     except (DataError, ValueError, BundleError, MlflowException, OSError) as exc:
         raise _fail(str(exc)) from exc
     if result.calibration is None:
