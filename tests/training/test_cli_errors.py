@@ -52,6 +52,12 @@ def _numeric_text(tmp: Path) -> Path:
     return path
 
 
+def _already_scored(tmp: Path) -> Path:
+    path = tmp / "already-scored.parquet"
+    pq.write_table(pa.table({"text": ["late again", "great crew"], "label": ["a", "b"]}), path)
+    return path
+
+
 def _no_rows(tmp: Path) -> Path:
     path = tmp / "no-rows.parquet"
     schema = pa.schema([("target", pa.int64()), ("text", pa.string())])
@@ -137,6 +143,7 @@ CASES = {
     "score-utf16": Case(_score_input, _utf16, "not a readable Parquet file"),
     "score-numeric-text": Case(_score_input, _numeric_text, "holds int64, not text"),
     "score-missing": Case(_score_input, _missing, "no such file"),
+    "score-already-scored": Case(_score_input, _already_scored, "already has column(s) ['label']"),
     "score-output-under-a-file": Case(_score_output, _under_a_file, "cannot create the folder"),
     "score-output-in-proc": Case(_score_output, _in_proc, "cannot create the folder"),
     "score-output-is-a-folder": Case(_score_output, _a_folder, "is a folder"),
