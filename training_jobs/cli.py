@@ -53,13 +53,14 @@ def prepare(data: DataOption = None) -> None:
     """Read every source, report malformed and neutral rows, and cache them as Parquet."""
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError, load_sources
-    from training_jobs.settings import TrainingSettings
+    from training_jobs.settings import TrainingSettings, remember_data
 
     settings = TrainingSettings(data=data) if data else TrainingSettings()
     try:
         _, report = load_sources(settings.data, cache_dir=PlatformSettings().home / "cache")
     except DataError as exc:
         raise _fail(str(exc)) from exc
+    remember_data(settings.data)
     typer.echo(report.summary())
 
 
@@ -136,7 +137,7 @@ def train(
     from airparadis.bundle import BundleError
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError
-    from training_jobs.settings import TrainingSettings
+    from training_jobs.settings import TrainingSettings, remember_data
     from training_jobs.train import train as run_training
 
     overrides: dict[str, object] = {}
@@ -152,6 +153,7 @@ def train(
         )  # fmt: skip
     except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
+    remember_data(settings.data)
     typer.echo(result.table)
     typer.echo(f"run: {result.run_id}  data fingerprint: {result.fingerprint}")
     if result.gate:

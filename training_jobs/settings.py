@@ -7,11 +7,20 @@ One class for the whole training component. Settings of a family or a stage carr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from airparadis.settings import PlatformSettings
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
@@ -24,6 +33,26 @@ TransformerQuantization = Literal["none", "int8"]
 GateMetric = Literal["accuracy", "roc_auc"]
 DomainMetric = Literal["macro_f1", "balanced_accuracy", "accuracy", "roc_auc"]
 Pruner = Literal["median", "hyperband", "none"]
+
+
+REMEMBERED_FILE = "settings.env"
+"""In the platform home: settings a command remembers for the next one (today the data path)."""
+
+
+def remembered_settings_file() -> Path:
+    return PlatformSettings().home / REMEMBERED_FILE
+
+
+def remember_data(paths: list[Path]) -> None:
+    """Keep the training data a command read, so that later commands in the same home find it
+    without the variable `make` sets: `airparadis train` after `make up` works the same way."""
+    resolved = ",".join(str(path.resolve()) for path in paths)
+    file = remembered_settings_file()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(f"AIRPARADIS_TRAIN_DATA={resolved}\n", encoding="utf-8")
+    except OSError as exc:  # the command itself succeeded; only the convenience is lost
+        logging.getLogger(__name__).warning("could not remember the data path in %s: %s", file, exc)
 
 
 def _split_paths(value: object) -> object:
@@ -179,6 +208,19 @@ class TrainingSettings(BaseSettings):
     replay_api_key: SecretStr | None = Field(
         default=None, description="API key sent as X-API-Key when the server requires one."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then what an earlier command remembered in the home."""
+        remembered = DotEnvSettingsSource(settings_cls, env_file=remembered_settings_file())
+        return init_settings, env_settings, remembered, file_secret_settings
 
     @field_validator("data", "eval_data", "gate_data", mode="before")
     @classmethod
