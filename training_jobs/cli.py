@@ -124,7 +124,9 @@ def train(
         int | None, typer.Option(help="Stratified sample size, for quick runs.")
     ] = None,
     param: ParamOption = None,
-    no_register: Annotated[bool, typer.Option(help="Log the run but do not register.")] = False,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Log the run but do not register.")
+    ] = False,
     on_k8s: OnK8sOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
