@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import typer.main
 from typing import Any
 
+import typer.main
 from typer.testing import CliRunner
 
 from airparadis.cli import app
