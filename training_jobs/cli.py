@@ -383,8 +383,15 @@ def score(
         typer.echo(f"{report.unlabelled} rows without text left unlabelled (null label)")
 
 
-def compare() -> None:
-    """Markdown table over the latest run of each family; logs a comparison plot to MLflow."""
+def compare(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown, for docs.")
+    ] = False,
+) -> None:
+    """Table over the latest run of each family; logs it and a comparison plot to MLflow."""
+    from rich.console import Console
+    from rich.table import Table
+
     from airparadis.settings import PlatformSettings
     from training_jobs.compare import compare as run_compare
 
@@ -392,8 +399,18 @@ def compare() -> None:
         result = run_compare(PlatformSettings())
     except LookupError as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(result.table)
-    typer.echo(f"comparison logged to run {result.run_id} (comparison.md, comparison.png)")
+    if markdown:
+        typer.echo(result.table)
+    else:
+        header, *body = result.rows
+        table = Table(*header, title="Latest run of each family (test split unless named)")
+        for row in body:
+            table.add_row(*row)
+        Console().print(table)
+    typer.echo(
+        f"comparison logged to run {result.run_id} of experiment {result.experiment!r} "
+        "(comparison.md, comparison.png)"
+    )
 
 
 def evaluate(
