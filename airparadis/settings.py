@@ -35,10 +35,18 @@ class PlatformSettings(BaseSettings):
     challenger_alias: str = Field(default="challenger", description="Alias of a runner-up.")
 
     @property
-    def resolved_tracking_uri(self) -> str:
-        if self.tracking_uri:
-            return self.tracking_uri
+    def embedded_tracking_uri(self) -> str:
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or self.embedded_tracking_uri
+
+    @property
+    def embedded(self) -> bool:
+        """The store under the home. MLflow exports the URI it is given as
+        MLFLOW_TRACKING_URI, so a later read of the environment finds that same URI."""
+        return self.resolved_tracking_uri == self.embedded_tracking_uri
 
     @property
     def artifact_root(self) -> Path:

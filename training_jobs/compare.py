@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from airparadis.settings import PlatformSettings
-from airparadis.tracking import configure_tracking
+from airparadis.tracking import configure_tracking, ensure_experiment
 from training_jobs.families import FAMILY_NAMES
 from training_jobs.train import PREDICTIONS_ARTIFACT
 
@@ -185,9 +185,7 @@ def compare(platform: PlatformSettings) -> Comparison:
     rows = table_rows(runs)
     table = markdown_table(rows)
     experiment = platform.experiment + COMPARE_SUFFIX
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    experiment_id = ensure_experiment(platform, experiment)
     with (
         mlflow.start_run(experiment_id=experiment_id, run_name="compare") as run,
         tempfile.TemporaryDirectory() as tmp,

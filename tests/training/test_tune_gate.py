@@ -126,6 +126,7 @@ def test_tune_sqlite_child_runs_pruning_and_retrain(
         "comparison.png",
     }
     assert comparison_run.info.experiment_id != retrain_run.info.experiment_id
+    assert comparison_run.info.artifact_uri.startswith(platform.artifact_root.as_uri())
     assert len(client.search_runs([retrain_run.info.experiment_id])) == training_runs
     markdown = CliRunner().invoke(app, ["compare", "--markdown"])
     assert "| tfidf_lr | sklearn |" in markdown.stdout
