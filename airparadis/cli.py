@@ -7,6 +7,7 @@ code), so a component's commands are registered only when its package is install
 from __future__ import annotations
 
 import logging
+import os
 from importlib.util import find_spec
 
 import typer
@@ -28,6 +29,7 @@ if _installed("training_jobs"):
         compare,
         data_app,
         evaluate,
+        home_app,
         retrain,
         score,
         train,
@@ -35,6 +37,7 @@ if _installed("training_jobs"):
     )
 
     app.add_typer(data_app, name="data")
+    app.add_typer(home_app, name="home")
     app.command()(train)
     app.command()(evaluate)
     app.command()(tune)
@@ -70,6 +73,8 @@ def _configure(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # MLflow draws a progress bar per artifact download into the command's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and prepare the Sentiment140 data.")
+home_app = typer.Typer(no_args_is_help=True, help="Move or relocate the embedded home.")
 
 DataOption = Annotated[
     list[Path] | None,
@@ -385,7 +386,10 @@ def score(
 
 def compare(
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the table as Markdown, for docs.")
+        bool,
+        typer.Option(
+            "--markdown", help="Print Markdown (the default when the output is not a terminal)."
+        ),
     ] = False,
 ) -> None:
     """Table over the latest run of each family; logs it and a comparison plot to MLflow."""
@@ -399,7 +403,7 @@ def compare(
         result = run_compare(PlatformSettings())
     except LookupError as exc:
         raise _fail(str(exc)) from exc
-    if markdown:
+    if markdown or not sys.stdout.isatty():
         typer.echo(result.table)
     else:
         header, *body = result.rows
@@ -515,3 +519,36 @@ def replay_feedback(
     typer.echo(json.dumps(summary.as_dict(), sort_keys=True) if as_json else summary.text())
     if summary.aborted:
         raise typer.Exit(code=1)
+
+
+@home_app.command("move")
+def move_home(
+    source: Annotated[Path, typer.Argument(help="The home to move (holds mlflow.db).")],
+    destination: Annotated[Path, typer.Argument(help="Its new path (must not exist).")],
+) -> None:
+    """Move a home and rewrite the artifact locations its MLflow store records."""
+    from airparadis.home import HomeError, move
+
+    try:
+        rewritten = move(source, destination)
+    except HomeError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"moved {source} to {destination}; {rewritten} artifact locations rewritten")
+    typer.echo(f"use it with: export AIRPARADIS_HOME={destination.resolve()}")
+
+
+@home_app.command("relocate")
+def relocate_home(
+    home: Annotated[
+        Path | None, typer.Argument(help="A copied or restored home. Default: AIRPARADIS_HOME.")
+    ] = None,
+) -> None:
+    """After copying or restoring a home elsewhere: point its store at its own artifacts."""
+    from airparadis.home import HomeError, relocate
+    from airparadis.settings import PlatformSettings
+
+    try:
+        rewritten = relocate(home or PlatformSettings().home)
+    except HomeError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{rewritten} artifact locations rewritten")
