@@ -81,8 +81,13 @@ class TrainingSettings(BaseSettings):
         description="Extra evaluation files (e.g. the hand-labelled near-domain Parquet), "
         "scored after training and logged as eval_* metrics; never trained on.",
     )
-    download_url: str = Field(default=OFFICIAL_ARCHIVE_URL)
-    download_md5: str = Field(default=OFFICIAL_ARCHIVE_MD5)
+    download_url: str = Field(
+        default=OFFICIAL_ARCHIVE_URL, description="Archive `data download` fetches."
+    )
+    download_md5: str = Field(
+        default=OFFICIAL_ARCHIVE_MD5,
+        description="Expected MD5 of that archive; empty skips the check.",
+    )
 
     # Recurrent family (Keras -> TFLite).
     rnn_cell: RnnCell = Field(default="gru", description="Recurrent cell: rnn, gru or lstm.")
@@ -91,12 +96,17 @@ class TrainingSettings(BaseSettings):
     rnn_padding: Side = Field(default="pre", description="Pad short tweets before or after.")
     rnn_truncating: Side = Field(default="post", description="Cut long tweets at the start/end.")
     rnn_vocab_size: int = Field(default=40_000, ge=100, description="Most frequent train tokens.")
-    rnn_embedding_dim: int = Field(default=128, ge=4)
+    rnn_embedding_dim: int = Field(default=128, ge=4, description="Word embedding size.")
     rnn_units: int = Field(default=64, ge=2, description="Units of the recurrent layer.")
-    rnn_dropout: float = Field(default=0.3, ge=0, lt=1)
-    rnn_epochs: int = Field(default=4, ge=1)
-    rnn_batch_size: int = Field(default=256, ge=1)
-    rnn_learning_rate: float = Field(default=2e-3, gt=0)
+    rnn_dropout: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Dropout before the output (half of it on the embeddings).",
+    )
+    rnn_epochs: int = Field(default=4, ge=1, description="Most epochs (early stopping).")
+    rnn_batch_size: int = Field(default=256, ge=1, description="Training batch size.")
+    rnn_learning_rate: float = Field(default=2e-3, gt=0, description="Adam learning rate.")
     rnn_quantization: RnnQuantization = Field(
         default="dynamic", description="Post-training quantization of the TFLite model."
     )
@@ -107,10 +117,14 @@ class TrainingSettings(BaseSettings):
         default="frozen", description="frozen: train the head only; finetune: whole network."
     )
     transformer_max_len: int = Field(default=64, ge=8, le=512, description="Token cap per tweet.")
-    transformer_epochs: int = Field(default=2, ge=0)
-    transformer_batch_size: int = Field(default=32, ge=1)
-    transformer_learning_rate: float = Field(default=5e-5, gt=0)
-    transformer_head_learning_rate: float = Field(default=1e-3, gt=0)
+    transformer_epochs: int = Field(default=2, ge=0, description="Fine-tuning epochs.")
+    transformer_batch_size: int = Field(default=32, ge=1, description="Training batch size.")
+    transformer_learning_rate: float = Field(
+        default=5e-5, gt=0, description="Learning rate of the encoder (fine-tuning)."
+    )
+    transformer_head_learning_rate: float = Field(
+        default=1e-3, gt=0, description="Learning rate of the classification head."
+    )
     transformer_quantization: TransformerQuantization = Field(
         default="int8", description="int8 dynamic quantization of the ONNX graph."
     )
