@@ -49,9 +49,7 @@ class PlatformSettings(BaseSettings):
     )
 
     @property
-    def resolved_tracking_uri(self) -> str:
-        if self.tracking_uri:
-            return self.tracking_uri
+    def embedded_tracking_uri(self) -> str:
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
 
     @property
@@ -62,6 +60,16 @@ class PlatformSettings(BaseSettings):
         from airparadis.feedback_export import default_sqlite_url
 
         return default_sqlite_url(self.home)
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or self.embedded_tracking_uri
+
+    @property
+    def embedded(self) -> bool:
+        """The store under the home. MLflow exports the URI it is given as
+        MLFLOW_TRACKING_URI, so a later read of the environment finds that same URI."""
+        return self.resolved_tracking_uri == self.embedded_tracking_uri
 
     @property
     def artifact_root(self) -> Path:

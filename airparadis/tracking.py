@@ -36,11 +36,23 @@ def connect(settings: PlatformSettings) -> str:
     import mlflow
 
     uri = settings.resolved_tracking_uri
-    if settings.tracking_uri is None:
+    if settings.embedded:
         settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(settings.registry_uri or uri)
     return uri
+
+
+def ensure_experiment(settings: PlatformSettings, name: str) -> str:
+    """The id of experiment `name`, created if needed; in the embedded mode its artifacts go
+    under the home (MLflow's own default would be ./mlruns in whatever the current folder is)."""
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = settings.artifact_root.as_uri() if settings.embedded else None
+    return str(mlflow.create_experiment(name, artifact_location=location))
 
 
 def configure_tracking(settings: PlatformSettings) -> str:
@@ -48,9 +60,7 @@ def configure_tracking(settings: PlatformSettings) -> str:
     import mlflow
 
     uri = connect(settings)
-    if mlflow.get_experiment_by_name(settings.experiment) is None:
-        location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
-        mlflow.create_experiment(settings.experiment, artifact_location=location)
+    ensure_experiment(settings, settings.experiment)
     mlflow.set_experiment(settings.experiment)
     return uri
 

@@ -7,6 +7,7 @@ code), so a component's commands are registered only when its package is install
 from __future__ import annotations
 
 import logging
+import os
 from importlib.util import find_spec
 
 import typer
@@ -29,6 +30,7 @@ if _installed("training_jobs"):
         data_app,
         evaluate,
         export_feedback,
+        home_app,
         replay_feedback,
         retrain,
         score,
@@ -37,6 +39,7 @@ if _installed("training_jobs"):
     )
 
     app.add_typer(data_app, name="data")
+    app.add_typer(home_app, name="home")
     app.command()(train)
     app.command()(evaluate)
     app.command()(tune)
@@ -72,6 +75,8 @@ def _configure(
     from airparadis.settings import PlatformSettings
 
     configure(PlatformSettings().log_format, logging.DEBUG if verbose else logging.INFO)
+    # MLflow draws a progress bar per artifact download into the command's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def main() -> None:

@@ -62,7 +62,15 @@ def up(
 
     if retrain or not _champion_exists():
         typer.echo("No champion model yet: training the TF-IDF + LR baseline ...")
-        subprocess.run([sys.executable, "-m", "airparadis", "train"], check=True)
+        trained = subprocess.run([sys.executable, "-m", "airparadis", "train"], check=False)
+        if trained.returncode != 0:
+            typer.secho(
+                "error: training the baseline failed (its message is above); set "
+                "AIRPARADIS_TRAIN_DATA or run `airparadis data download` first",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(2)
     host = ServerSettings().host
     server = subprocess.Popen(
         [sys.executable, "-m", "airparadis", "serve", "--port", str(server_port)],

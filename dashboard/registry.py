@@ -43,7 +43,7 @@ def read_aliases(
     """
     aliases = aliases or [platform.champion_alias, platform.challenger_alias]
     uri = platform.resolved_tracking_uri
-    if platform.tracking_uri is None and not Path(platform.home, "mlflow.db").is_file():
+    if platform.embedded and not Path(platform.home, "mlflow.db").is_file():
         raise RegistryUnavailable(f"no MLflow store at {Path(platform.home, 'mlflow.db')}")
     try:
         from mlflow import MlflowClient

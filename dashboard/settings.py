@@ -32,11 +32,13 @@ class DashboardSettings(BaseSettings):
         default=None,
         description="Host header for an InferenceService reached through the ingress gateway's IP.",
     )
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of each call to the model server."
+    )
 
     # -- web server --------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Interface to bind.")
-    port: int = Field(default=5006, ge=1, le=65535)
+    port: int = Field(default=5006, ge=1, le=65535, description="Port the dashboard listens on.")
     websocket_origins: list[str] = Field(
         default_factory=list,
         description="Extra host[:port] the browser may open the websocket from (behind a proxy).",
@@ -79,7 +81,9 @@ class DashboardSettings(BaseSettings):
     azure_monitor_query: str | None = Field(
         default=None, description="KQL query of the alerts; unset means the default for the target."
     )
-    azure_monitor_timespan_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    azure_monitor_timespan_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="How far back the Azure Monitor query looks."
+    )
 
     # -- authentication (optional) -----------------------------------------------------------
     oauth_provider: OAuthProvider | None = Field(

@@ -28,7 +28,7 @@ class ServerSettings(BaseSettings):
         description="How often to check the served alias for a new version; 0 turns it off.",
     )
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in a pod.")
-    http_port: int = Field(default=8080, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=1, le=65535, description="Port of the HTTP (REST) API.")
     grpc_port: int = Field(
         default=8081,
         ge=0,

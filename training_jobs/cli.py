@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and prepare the Sentiment140 data.")
+home_app = typer.Typer(no_args_is_help=True, help="Move or relocate the embedded home.")
 
 DataOption = Annotated[
     list[Path] | None,
@@ -53,13 +54,14 @@ def prepare(data: DataOption = None) -> None:
     """Read every source, report malformed and neutral rows, and cache them as Parquet."""
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError, load_sources
-    from training_jobs.settings import TrainingSettings
+    from training_jobs.settings import TrainingSettings, remember_data
 
     settings = TrainingSettings(data=data) if data else TrainingSettings()
     try:
         _, report = load_sources(settings.data, cache_dir=PlatformSettings().home / "cache")
     except DataError as exc:
         raise _fail(str(exc)) from exc
+    remember_data(settings.data)
     typer.echo(report.summary())
 
 
@@ -123,7 +125,9 @@ def train(
         int | None, typer.Option(help="Stratified sample size, for quick runs.")
     ] = None,
     param: ParamOption = None,
-    no_register: Annotated[bool, typer.Option(help="Log the run but do not register.")] = False,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Log the run but do not register.")
+    ] = False,
     on_k8s: OnK8sOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
@@ -136,7 +140,7 @@ def train(
     from airparadis.bundle import BundleError
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError
-    from training_jobs.settings import TrainingSettings
+    from training_jobs.settings import TrainingSettings, remember_data
     from training_jobs.train import train as run_training
 
     overrides: dict[str, object] = {}
@@ -152,6 +156,7 @@ def train(
         )  # fmt: skip
     except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
+    remember_data(settings.data)
     typer.echo(result.table)
     typer.echo(f"run: {result.run_id}  data fingerprint: {result.fingerprint}")
     if result.gate:
@@ -238,9 +243,12 @@ def tune(
 
 def retrain(
     family: Annotated[str, typer.Option(help="Model family to retrain.")] = "tfidf_lr",
-    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
-        ".airparadis/retrain"
-    ),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the exported feedback is written. Default: AIRPARADIS_HOME/retrain."
+        ),
+    ] = None,
     on_k8s: OnK8sOption = False,
     dry_run: DryRunOption = False,
     tune_trials: Annotated[
@@ -259,9 +267,14 @@ def retrain(
     from training_jobs.settings import TrainingSettings
     from training_jobs.train import TrainResult
 
+    platform = PlatformSettings()
     try:
         result = run_retrain(
-            family, TrainingSettings(), PlatformSettings(), workdir, tune_trials=tune_trials
+            family,
+            TrainingSettings(),
+            platform,
+            workdir or platform.home / "retrain",
+            tune_trials=tune_trials,
         )
     except (DataError, ValueError, BundleError) as exc:
         raise _fail(str(exc)) from exc
@@ -305,9 +318,12 @@ def calibrate(
     model_uri: Annotated[
         str | None, typer.Option(help="models:/name@alias or runs:/... Default: champion.")
     ] = None,
-    workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
-        ".airparadis/calibrate"
-    ),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the exported feedback is written. Default: AIRPARADIS_HOME/calibrate."
+        ),
+    ] = None,
 ) -> None:
     """Fit a calibration (logit map + threshold) on labelled feedback; register the
     calibrated model (same weights) as a new version through the gate."""
@@ -320,7 +336,10 @@ def calibrate(
     from training_jobs.settings import TrainingSettings
 
     try:
-        result = run_calibrate(TrainingSettings(), PlatformSettings(), workdir, model_uri)
+        platform = PlatformSettings()
+        result = run_calibrate(
+            TrainingSettings(), platform, workdir or platform.home / "calibrate", model_uri
+        )
     except (DataError, ValueError, BundleError, MlflowException, OSError) as exc:
         raise _fail(str(exc)) from exc
     if result.calibration is None:
@@ -365,8 +384,18 @@ def score(
         typer.echo(f"{report.unlabelled} rows without text left unlabelled (null label)")
 
 
-def compare() -> None:
-    """Markdown table over the latest run of each family; logs a comparison plot to MLflow."""
+def compare(
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="Print Markdown (the default when the output is not a terminal)."
+        ),
+    ] = False,
+) -> None:
+    """Table over the latest run of each family; logs it and a comparison plot to MLflow."""
+    from rich.console import Console
+    from rich.table import Table
+
     from airparadis.settings import PlatformSettings
     from training_jobs.compare import compare as run_compare
 
@@ -374,8 +403,18 @@ def compare() -> None:
         result = run_compare(PlatformSettings())
     except LookupError as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(result.table)
-    typer.echo(f"comparison logged to run {result.run_id} (comparison.md, comparison.png)")
+    if markdown or not sys.stdout.isatty():
+        typer.echo(result.table)
+    else:
+        header, *body = result.rows
+        table = Table(*header, title="Latest run of each family (test split unless named)")
+        for row in body:
+            table.add_row(*row)
+        Console().print(table)
+    typer.echo(
+        f"comparison logged to run {result.run_id} of experiment {result.experiment!r} "
+        "(comparison.md, comparison.png)"
+    )
 
 
 def evaluate(
@@ -503,3 +542,36 @@ def replay_feedback(
     typer.echo(json.dumps(summary.as_dict(), sort_keys=True) if as_json else summary.text())
     if summary.aborted:
         raise typer.Exit(code=1)
+
+
+@home_app.command("move")
+def move_home(
+    source: Annotated[Path, typer.Argument(help="The home to move (holds mlflow.db).")],
+    destination: Annotated[Path, typer.Argument(help="Its new path (must not exist).")],
+) -> None:
+    """Move a home and rewrite the artifact locations its MLflow store records."""
+    from airparadis.home import HomeError, move
+
+    try:
+        rewritten = move(source, destination)
+    except HomeError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"moved {source} to {destination}; {rewritten} artifact locations rewritten")
+    typer.echo(f"use it with: export AIRPARADIS_HOME={destination.resolve()}")
+
+
+@home_app.command("relocate")
+def relocate_home(
+    home: Annotated[
+        Path | None, typer.Argument(help="A copied or restored home. Default: AIRPARADIS_HOME.")
+    ] = None,
+) -> None:
+    """After copying or restoring a home elsewhere: point its store at its own artifacts."""
+    from airparadis.home import HomeError, relocate
+    from airparadis.settings import PlatformSettings
+
+    try:
+        rewritten = relocate(home or PlatformSettings().home)
+    except HomeError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{rewritten} artifact locations rewritten")

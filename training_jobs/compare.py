@@ -1,8 +1,10 @@
 """`airparadis compare`: the latest training run of each family, side by side.
 
-Prints one markdown table (the seed's metrics on the test split, plus the extra evaluation set
-when runs logged one) and logs it with a plot (metrics by family, ROC curves from each run's
-test predictions) as artifacts of a new ``compare`` MLflow run.
+Prints one table (the seed's metrics on the test split, plus the extra evaluation set when runs
+logged one) and logs it as Markdown with a plot (metrics by family, ROC curves from each run's
+test predictions) as artifacts of a ``compare`` run in an experiment of its own
+(``<experiment>-compare``), so that comparing never adds runs to the training experiment.
+Columns and bars that no run has are left out rather than shown empty.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from airparadis.settings import PlatformSettings
-from airparadis.tracking import configure_tracking
+from airparadis.tracking import configure_tracking, ensure_experiment
 from training_jobs.families import FAMILY_NAMES
 from training_jobs.train import PREDICTIONS_ARTIFACT
 
@@ -41,10 +44,17 @@ COLUMNS = (
 )
 
 
+COMPARE_SUFFIX = "-compare"
+
+
 @dataclass(frozen=True)
 class Comparison:
     table: str
+    """Markdown, as logged to MLflow."""
+    rows: list[list[str]]
+    """Header first: what the terminal prints."""
     run_id: str
+    experiment: str
     runs: dict[str, str]
 
 
@@ -85,17 +95,31 @@ def _cell(key: str, value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def markdown_table(runs: dict[str, Any]) -> str:
-    header = "| family | format | run | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
+def present_columns(runs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The metric columns at least one run logged: an empty column says nothing."""
+    return [
+        (key, title)
+        for key, title in COLUMNS
+        if any(_cell(key, run.data.metrics.get(key)) != "–" for run in runs.values())
+    ]
+
+
+def table_rows(runs: dict[str, Any]) -> list[list[str]]:
+    columns = present_columns(runs)
+    rows = [["family", "format", "run", *(title for _, title in columns)]]
     for label, run in sorted(runs.items()):
         metrics = run.data.metrics
-        cells = [_cell(key, metrics.get(key)) for key, _ in COLUMNS]
-        lines.append(
-            f"| {label} | {run.data.tags.get('format', '?')} | {run.info.run_id[:8]} | "
-            + " | ".join(cells)
-            + " |"
+        rows.append(
+            [label, run.data.tags.get("format", "?"), run.info.run_id[:8]]
+            + [_cell(key, metrics.get(key)) for key, _ in columns]
         )
+    return rows
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    header, *body = rows
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 
 
@@ -104,7 +128,7 @@ def _predictions(run_id: str) -> pd.DataFrame | None:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=PREDICTIONS_ARTIFACT
         )
-    except Exception:  # noqa: BLE001  (older runs have no predictions: no curve, not an error)
+    except (MlflowException, OSError):  # older runs have no predictions: no curve, not an error
         return None
     return pd.read_parquet(path)
 
@@ -119,12 +143,15 @@ def plot(runs: dict[str, Any], path: Path) -> None:
 
     labels = sorted(runs)
     fig, (bars, roc) = plt.subplots(1, 2, figsize=(13, 5))
-    width = 0.2
-    keys = ("test_accuracy", "test_roc_auc", "eval_accuracy", "eval_roc_auc")
+    candidates = ("test_accuracy", "test_roc_auc", "eval_accuracy", "eval_roc_auc")
+    keys = [k for k in candidates if any(k in runs[label].data.metrics for label in labels)]
+    width = 0.8 / max(len(keys), 1)
     for i, key in enumerate(keys):
-        values = [runs[label].data.metrics.get(key, 0.0) for label in labels]
-        bars.bar([x + i * width for x in range(len(labels))], values, width, label=key)
-    bars.set_xticks([x + 1.5 * width for x in range(len(labels))], labels, rotation=15)
+        present = [(x, runs[label].data.metrics.get(key)) for x, label in enumerate(labels)]
+        xs = [x + i * width for x, value in present if value is not None]
+        bars.bar(xs, [value for _, value in present if value is not None], width, label=key)
+    offset = (len(keys) - 1) * width / 2
+    bars.set_xticks([x + offset for x in range(len(labels))], labels, rotation=15)
     bars.set_ylim(0.5, 1.0)
     bars.set_title("Metrics by family")
     bars.legend(loc="lower right", fontsize=8)
@@ -155,12 +182,20 @@ def compare(platform: PlatformSettings) -> Comparison:
     runs = latest_runs(platform.experiment)
     if not runs:
         raise LookupError(f"no finished training run in experiment {platform.experiment!r}")
-    table = markdown_table(runs)
-    with mlflow.start_run(run_name="compare") as run, tempfile.TemporaryDirectory() as tmp:
+    rows = table_rows(runs)
+    table = markdown_table(rows)
+    experiment = platform.experiment + COMPARE_SUFFIX
+    experiment_id = ensure_experiment(platform, experiment)
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name="compare") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         mlflow.set_tag("stage", "compare")
         mlflow.log_params({f"run.{_key(label)}": r.info.run_id for label, r in runs.items()})
         mlflow.log_text(table, "comparison.md")
         image = Path(tmp) / "comparison.png"
         plot(runs, image)
         mlflow.log_artifact(str(image))
-    return Comparison(table, run.info.run_id, {k: r.info.run_id for k, r in runs.items()})
+    return Comparison(
+        table, rows, run.info.run_id, experiment, {k: r.info.run_id for k, r in runs.items()}
+    )

@@ -33,29 +33,37 @@ class LauncherSettings(BaseSettings):
         description="Helm release the Jobs belong to (app.kubernetes.io/instance label).",
     )
     image: str = Field(default="airparadis-training:0.1.0", description="Training image reference.")
-    image_pull_policy: str = Field(default="IfNotPresent")
+    image_pull_policy: str = Field(default="IfNotPresent", description="Job image pull policy.")
     service_account: str = Field(
         default="airparadis", description="ServiceAccount the Job's pod runs as."
     )
     mlflow_tracking_uri: str = Field(
         default="http://airparadis-mlflow:5000", description="In-cluster MLflow URL."
     )
-    cpu_request: str = Field(default="1")
-    cpu_limit: str = Field(default="2")
-    memory_request: str = Field(default="4Gi")
-    memory_limit: str = Field(default="8Gi")
-    backoff_limit: int = Field(default=2, ge=0)
-    ttl_seconds_after_finished: int = Field(default=86400, ge=0)
-    active_deadline_seconds: int = Field(default=43200, ge=1)
+    cpu_request: str = Field(default="1", description="Job CPU request.")
+    cpu_limit: str = Field(default="2", description="Job CPU limit.")
+    memory_request: str = Field(default="4Gi", description="Job memory request.")
+    memory_limit: str = Field(default="8Gi", description="Job memory limit.")
+    backoff_limit: int = Field(default=2, ge=0, description="Retries of a failed Job pod.")
+    ttl_seconds_after_finished: int = Field(
+        default=86400, ge=0, description="Finished Jobs are deleted after this many seconds."
+    )
+    active_deadline_seconds: int = Field(
+        default=43200, ge=1, description="A Job running longer is stopped."
+    )
     run_as_user: int = Field(default=10001, ge=1, description="Non-root uid of the image.")
     data_claim: str | None = Field(
         default=None, description="PersistentVolumeClaim with the training data (read-only)."
     )
-    data_mount_path: str = Field(default="/data")
+    data_mount_path: str = Field(
+        default="/data", description="Where the data claim is mounted (read-only) in the Job."
+    )
     optuna_storage_secret: str | None = Field(
         default=None, description="Secret holding the Optuna storage URL (OPTUNA_STORAGE)."
     )
-    optuna_storage_secret_key: str = Field(default="url")
+    optuna_storage_secret_key: str = Field(
+        default="url", description="Key of the Optuna storage URL in its Secret."
+    )
     extra_env: dict[str, str] = Field(
         default_factory=dict, description="Extra plain variables, as a JSON object."
     )

@@ -22,6 +22,10 @@ class ScoringError(ValueError):
     """The input cannot be scored, or the output cannot be written."""
 
 
+OUTPUT_COLUMNS = ("label", "probability")
+"""Columns `score` appends; an input that already has one would give a file pyarrow cannot read."""
+
+
 @dataclass(frozen=True)
 class ScoreReport:
     rows: int
@@ -43,6 +47,12 @@ def _open_input(source: Path, text_column: str) -> pq.ParquetFile:
     schema = parquet.schema_arrow
     if text_column not in schema.names:
         raise ScoringError(f"{source}: no column {text_column!r} (has {schema.names})")
+    taken = [name for name in OUTPUT_COLUMNS if name in schema.names]
+    if taken:
+        raise ScoringError(
+            f"{source}: already has column(s) {taken}, which score writes; rename or drop them "
+            "first (a file with two columns of one name cannot be read back)"
+        )
     kind = schema.field(text_column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise ScoringError(
@@ -74,8 +84,9 @@ def score_file(
     """
     parquet = _open_input(source, text_column)
     _check_output(destination)
-    schema = parquet.schema_arrow.append(pa.field("label", pa.string())).append(
-        pa.field("probability", pa.float64())
+    label, probability = OUTPUT_COLUMNS
+    schema = parquet.schema_arrow.append(pa.field(label, pa.string())).append(
+        pa.field(probability, pa.float64())
     )
     partial = destination.with_suffix(destination.suffix + ".partial")
     rows = batches = unlabelled = 0

@@ -7,11 +7,20 @@ One class for the whole training component. Settings of a family or a stage carr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from airparadis.settings import PlatformSettings
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
@@ -24,6 +33,26 @@ TransformerQuantization = Literal["none", "int8"]
 GateMetric = Literal["accuracy", "roc_auc"]
 DomainMetric = Literal["macro_f1", "balanced_accuracy", "accuracy", "roc_auc"]
 Pruner = Literal["median", "hyperband", "none"]
+
+
+REMEMBERED_FILE = "settings.env"
+"""In the platform home: settings a command remembers for the next one (today the data path)."""
+
+
+def remembered_settings_file() -> Path:
+    return PlatformSettings().home / REMEMBERED_FILE
+
+
+def remember_data(paths: list[Path]) -> None:
+    """Keep the training data a command read, so that later commands in the same home find it
+    without the variable `make` sets: `airparadis train` after `make up` works the same way."""
+    resolved = ",".join(str(path.resolve()) for path in paths)
+    file = remembered_settings_file()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(f"AIRPARADIS_TRAIN_DATA={resolved}\n", encoding="utf-8")
+    except OSError as exc:  # the command itself succeeded; only the convenience is lost
+        logging.getLogger(__name__).warning("could not remember the data path in %s: %s", file, exc)
 
 
 def _split_paths(value: object) -> object:
@@ -52,8 +81,13 @@ class TrainingSettings(BaseSettings):
         description="Extra evaluation files (e.g. the hand-labelled near-domain Parquet), "
         "scored after training and logged as eval_* metrics; never trained on.",
     )
-    download_url: str = Field(default=OFFICIAL_ARCHIVE_URL)
-    download_md5: str = Field(default=OFFICIAL_ARCHIVE_MD5)
+    download_url: str = Field(
+        default=OFFICIAL_ARCHIVE_URL, description="Archive `data download` fetches."
+    )
+    download_md5: str = Field(
+        default=OFFICIAL_ARCHIVE_MD5,
+        description="Expected MD5 of that archive; empty skips the check.",
+    )
 
     # Recurrent family (Keras -> TFLite).
     rnn_cell: RnnCell = Field(default="gru", description="Recurrent cell: rnn, gru or lstm.")
@@ -62,12 +96,17 @@ class TrainingSettings(BaseSettings):
     rnn_padding: Side = Field(default="pre", description="Pad short tweets before or after.")
     rnn_truncating: Side = Field(default="post", description="Cut long tweets at the start/end.")
     rnn_vocab_size: int = Field(default=40_000, ge=100, description="Most frequent train tokens.")
-    rnn_embedding_dim: int = Field(default=128, ge=4)
+    rnn_embedding_dim: int = Field(default=128, ge=4, description="Word embedding size.")
     rnn_units: int = Field(default=64, ge=2, description="Units of the recurrent layer.")
-    rnn_dropout: float = Field(default=0.3, ge=0, lt=1)
-    rnn_epochs: int = Field(default=4, ge=1)
-    rnn_batch_size: int = Field(default=256, ge=1)
-    rnn_learning_rate: float = Field(default=2e-3, gt=0)
+    rnn_dropout: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Dropout before the output (half of it on the embeddings).",
+    )
+    rnn_epochs: int = Field(default=4, ge=1, description="Most epochs (early stopping).")
+    rnn_batch_size: int = Field(default=256, ge=1, description="Training batch size.")
+    rnn_learning_rate: float = Field(default=2e-3, gt=0, description="Adam learning rate.")
     rnn_quantization: RnnQuantization = Field(
         default="dynamic", description="Post-training quantization of the TFLite model."
     )
@@ -78,10 +117,14 @@ class TrainingSettings(BaseSettings):
         default="frozen", description="frozen: train the head only; finetune: whole network."
     )
     transformer_max_len: int = Field(default=64, ge=8, le=512, description="Token cap per tweet.")
-    transformer_epochs: int = Field(default=2, ge=0)
-    transformer_batch_size: int = Field(default=32, ge=1)
-    transformer_learning_rate: float = Field(default=5e-5, gt=0)
-    transformer_head_learning_rate: float = Field(default=1e-3, gt=0)
+    transformer_epochs: int = Field(default=2, ge=0, description="Fine-tuning epochs.")
+    transformer_batch_size: int = Field(default=32, ge=1, description="Training batch size.")
+    transformer_learning_rate: float = Field(
+        default=5e-5, gt=0, description="Learning rate of the encoder (fine-tuning)."
+    )
+    transformer_head_learning_rate: float = Field(
+        default=1e-3, gt=0, description="Learning rate of the classification head."
+    )
     transformer_quantization: TransformerQuantization = Field(
         default="int8", description="int8 dynamic quantization of the ONNX graph."
     )
@@ -179,6 +222,19 @@ class TrainingSettings(BaseSettings):
     replay_api_key: SecretStr | None = Field(
         default=None, description="API key sent as X-API-Key when the server requires one."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then what an earlier command remembered in the home."""
+        remembered = DotEnvSettingsSource(settings_cls, env_file=remembered_settings_file())
+        return init_settings, env_settings, remembered, file_secret_settings
 
     @field_validator("data", "eval_data", "gate_data", mode="before")
     @classmethod

@@ -38,6 +38,13 @@ from training_jobs.gate import (
 )
 from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
 from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
+from training_jobs.run_report import (
+    describe_run,
+    describe_version,
+    log_datasets,
+    log_evaluation_plots,
+    run_description,
+)
 from training_jobs.settings import TrainingSettings
 from training_jobs.split import Split, split_data, stratified_sample
 
@@ -134,6 +141,7 @@ def gate_and_register(
     platform: PlatformSettings,
     tags: dict[str, str],
     domain_frame: pd.DataFrame | None = None,
+    description: str = "",
 ) -> tuple[RegisteredModel, GateDecision]:
     """Register a new version, score it and the champion on the gate set(s), set the alias.
 
@@ -185,6 +193,7 @@ def gate_and_register(
     from mlflow import MlflowClient
 
     MlflowClient().set_model_version_tag(platform.model_name, version, "gate", decision.summary())
+    describe_version(platform.model_name, version, description, decision.summary())
     logger.info("%s", decision.summary())
     return registered, decision
 
@@ -316,6 +325,7 @@ def train(
     ) as run:  # fmt: skip
         mlflow.set_tags({"family": family.name, "format": family.format, "stage": stage})
         _log_inputs(family, params, settings, split, report)
+        log_datasets(split, ",".join(str(p) for p in settings.data))
         fit_frame = (
             pd.concat([split.train, split.validation], ignore_index=True)
             if fit_on_validation
@@ -393,6 +403,15 @@ def train(
             table = metrics_table(by_split)
             mlflow.log_text(table, "metrics_table.md")
             _log_predictions(predictions)
+            log_evaluation_plots(
+                predictions["label"].to_numpy(),
+                predictions["p_positive"].to_numpy(),
+                served.info.threshold,
+            )
+            description = run_description(
+                family.name, stage, split.fingerprint, len(fit_frame), by_split["test"]
+            )
+            describe_run(description)
 
             served.info.metrics = {
                 f"test_{k}": v for k, v in finite_metrics(by_split["test"]).items()
@@ -422,6 +441,7 @@ def train(
                     tags={"family": family.name, "format": family.format,
                           "data.fingerprint": split.fingerprint, "stage": stage},
                     domain_frame=domain.gate if domain is not None else None,
+                    description=description,
                 )  # fmt: skip
         return TrainResult(
             run_id=run.info.run_id,

@@ -14,7 +14,11 @@ three 5-minute periods running).
 
     .venv/bin/python deploy/azure/render_alert.py          # rewrite both templates
     .venv/bin/python deploy/azure/render_alert.py --check  # exit 1 when it is stale
-    .venv/bin/python deploy/azure/render_alert.py --from-env --output my-alert.json
+    .venv/bin/python deploy/azure/render_alert.py --from-env \
+        --output my-alert.json --health-output my-health-alerts.json
+
+Custom values never land in the committed templates: with ``--from-env`` both outputs must be
+named, and neither may be one of the committed files.
 """
 
 from __future__ import annotations
@@ -357,6 +361,19 @@ def render(settings: ServerSettings | None = None) -> str:
     return json.dumps(build_template(threshold, window), indent=2) + "\n"
 
 
+def _check_custom_outputs(
+    parser: argparse.ArgumentParser, output: Path | None, health_output: Path | None
+) -> None:
+    """Values from the environment are one deployment's: they must not overwrite the committed
+    templates, which hold the defaults and which a test compares with the settings."""
+    if output is None or health_output is None:
+        parser.error("--from-env needs --output and --health-output (files of your own)")
+    committed = {TEMPLATE.resolve(), HEALTH_TEMPLATE.resolve()}
+    for path in (output, health_output):
+        if path.resolve() in committed:
+            parser.error(f"{path} is a committed template; write custom values to another file")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render the ARM templates of deploy/azure.")
     parser.add_argument("--check", action="store_true", help="only report drift")
@@ -365,11 +382,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use AIRPARADIS_SERVER_* from the environment instead of the defaults",
     )
-    parser.add_argument("--output", type=Path, default=TEMPLATE, help="feedback alert file")
-    parser.add_argument(
-        "--health-output", type=Path, default=HEALTH_TEMPLATE, help="health alerts file"
-    )
+    parser.add_argument("--output", type=Path, help="feedback alert file")
+    parser.add_argument("--health-output", type=Path, help="health alerts file")
     args = parser.parse_args(argv)
+    if args.from_env:
+        _check_custom_outputs(parser, args.output, args.health_output)
+    args.output = args.output or TEMPLATE
+    args.health_output = args.health_output or HEALTH_TEMPLATE
     settings = ServerSettings() if args.from_env else None
     stale = 0
     for path, text in (

@@ -133,3 +133,25 @@ def test_health_alerts_are_up_to_date_and_use_the_server_numbers() -> None:
     custom = json.loads(RENDER.render_health(ServerSettings(drift_psi_threshold=0.1)))
     thresholds = [r["properties"]["criteria"]["allOf"][0]["threshold"] for r in custom["resources"]]
     assert thresholds == [1, 0.1]
+
+
+def test_custom_values_never_overwrite_the_committed_templates(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Following the docs with `--from-env --output mine.json` used to rewrite the committed
+    health template too: custom values need both outputs named, outside the committed files."""
+    committed = {p: p.read_bytes() for p in (TEMPLATE_PATH, RENDER.HEALTH_TEMPLATE)}
+    monkeypatch.setenv("AIRPARADIS_SERVER_ALERT_THRESHOLD", "7")
+    mine, health = tmp_path / "mine.json", tmp_path / "health.json"
+    for argv in (
+        ["--from-env", "--output", str(mine)],
+        ["--from-env", "--output", str(mine), "--health-output", str(RENDER.HEALTH_TEMPLATE)],
+    ):
+        with pytest.raises(SystemExit) as refused:
+            RENDER.main(argv)
+        assert refused.value.code == 2
+    assert "--health-output" in capsys.readouterr().err
+    assert RENDER.main(["--from-env", "--output", str(mine), "--health-output", str(health)]) == 0
+    assert json.loads(mine.read_text())["metadata"]["alertThreshold"] == 7
+    assert health.is_file()
+    assert {p: p.read_bytes() for p in committed} == committed

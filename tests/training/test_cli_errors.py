@@ -52,6 +52,12 @@ def _numeric_text(tmp: Path) -> Path:
     return path
 
 
+def _already_scored(tmp: Path) -> Path:
+    path = tmp / "already-scored.parquet"
+    pq.write_table(pa.table({"text": ["late again", "great crew"], "label": ["a", "b"]}), path)
+    return path
+
+
 def _no_rows(tmp: Path) -> Path:
     path = tmp / "no-rows.parquet"
     schema = pa.schema([("target", pa.int64()), ("text", pa.string())])
@@ -137,6 +143,7 @@ CASES = {
     "score-utf16": Case(_score_input, _utf16, "not a readable Parquet file"),
     "score-numeric-text": Case(_score_input, _numeric_text, "holds int64, not text"),
     "score-missing": Case(_score_input, _missing, "no such file"),
+    "score-already-scored": Case(_score_input, _already_scored, "already has column(s) ['label']"),
     "score-output-under-a-file": Case(_score_output, _under_a_file, "cannot create the folder"),
     "score-output-in-proc": Case(_score_output, _in_proc, "cannot create the folder"),
     "score-output-is-a-folder": Case(_score_output, _a_folder, "is a folder"),
@@ -196,3 +203,40 @@ def test_score_leaves_rows_without_text_unlabelled(tiny_bundle: Path, tmp_path: 
     labels = table.column("label").to_pylist()
     assert labels[1:5] == [None] * 4 and None not in (labels[0], labels[5])
     assert table.column("probability").null_count == 4
+
+
+def test_up_without_data_is_a_usage_error(tmp_path: Path) -> None:
+    """`up` outside `make`, with no data where it looks: exit 2 and a hint, no traceback."""
+    env = server_env(tmp_path / "home", AIRPARADIS_TRAIN_DATA=str(tmp_path / "nowhere"))
+    result = subprocess.run(
+        [sys.executable, "-m", "airparadis", "up", "--server-port", str(free_port())],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "no such file or folder" in result.stderr and "AIRPARADIS_TRAIN_DATA" in result.stderr
+
+
+def test_commands_find_the_data_an_earlier_command_read(tmp_path: Path) -> None:
+    """After `make up` (which sets the data path), plain CLI commands in the same home find the
+    same data; an explicit setting still wins."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = tmp_path / "tweets.csv"
+    data.write_text(CSV_ROW.replace('"0"', '"4"', 1) * 3 + CSV_ROW * 3, encoding="latin-1")
+
+    def prepare(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "airparadis", "data", "prepare"],
+            cwd=elsewhere, env=server_env(home, **extra), capture_output=True, text=True,
+            timeout=180,
+        )  # fmt: skip
+
+    assert prepare().returncode == 2  # nothing remembered yet, no data/sentiment140 here
+    first = prepare(AIRPARADIS_TRAIN_DATA=str(data))
+    assert first.returncode == 0, first.stderr
+    again = prepare()
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout and f"{data}: 6 rows, 6 kept" in again.stdout
+    moved = prepare(AIRPARADIS_TRAIN_DATA=str(tmp_path / "gone.csv"))
+    assert moved.returncode == 2 and "gone.csv" in moved.stderr

@@ -176,8 +176,12 @@ def test_calibrate_registers_the_same_weights_with_a_calibration(
         good = i % 5 == 0
         store.add({"tweet": f"@airline {'thanks, great crew' if good else 'my flight is late'} {i}",
                    "predicted_label": "positive", "verdict": "correct" if good else "wrong"})  # fmt: skip
-    result = runner.invoke(app, ["calibrate", "--workdir", str(tmp_path / "c1")])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the work folder follows AIRPARADIS_HOME, not the directory
+    result = runner.invoke(app, ["calibrate"])
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "calibrate").is_dir() and not any(elsewhere.iterdir())
     assert "calibration:" in result.output and "gate: in-domain macro_f1" in result.output
     version = MlflowClient().get_model_version(platform.model_name, "2")
     assert version.tags["stage"] == "calibrate" and "in-domain" in version.tags["gate"]

@@ -63,6 +63,30 @@ def test_training_logs_params_metrics_table_and_fingerprint(
     assert "| test | negative |" in table and "ROC-AUC" in table
 
 
+def test_run_has_datasets_plots_and_descriptions(
+    trained: TrainResult, platform: PlatformSettings
+) -> None:
+    """What the MLflow UI shows: the Dataset column, evaluation plots, and descriptions of
+    the run, the registered model and the version (with the gate's decision)."""
+    client = MlflowClient()
+    run = client.get_run(trained.run_id)
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"sentiment140-training", "sentiment140-validation", "sentiment140-test"}
+    contexts = {name: {t.value for t in d.tags if t.key == "mlflow.data.context"}
+                for name, d in inputs.items()}  # fmt: skip
+    assert contexts["sentiment140-test"] == {"test"}
+    assert json.loads(inputs["sentiment140-test"].dataset.profile)["num_rows"] == 1200
+    plots = {a.path for a in client.list_artifacts(trained.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in
+                     ("confusion_matrix", "roc_curve", "pr_curve", "calibration_curve")}  # fmt: skip
+    note = run.data.tags["mlflow.note.content"]
+    assert "tfidf_lr" in note and trained.fingerprint[:12] in note and "ROC-AUC" in note
+    assert trained.registered is not None
+    version = client.get_model_version(platform.model_name, trained.registered.version)
+    assert note in version.description and "Gate:" in version.description
+    assert "champion" in client.get_registered_model(platform.model_name).description
+
+
 def test_registered_as_champion_with_signature(
     trained: TrainResult, platform: PlatformSettings
 ) -> None:

@@ -115,14 +115,19 @@ def test_tune_sqlite_child_runs_pruning_and_retrain(
     assert retrain_run.data.metrics["data.rows_train"] == 2400
     assert "validation_accuracy" not in retrain_run.data.metrics  # validation was trained on
 
-    compare = CliRunner().invoke(app, ["compare"])
+    training_runs = len(client.search_runs([retrain_run.info.experiment_id]))
+    compare = CliRunner().invoke(app, ["compare"], env={"COLUMNS": "200"})
     assert compare.exit_code == 0, compare.output
-    assert "| tfidf_lr | sklearn |" in compare.stdout
-    comparison_run = compare.stdout.strip().split()[-3]
-    assert {a.path for a in client.list_artifacts(comparison_run)} >= {
+    assert "| tfidf_lr | sklearn |" in compare.stdout  # not a terminal: Markdown
+    assert "eval accuracy" not in compare.stdout  # no run logged it: no empty column
+    comparison_run = client.get_run(compare.stdout.split("logged to run ")[1].split()[0])
+    assert {a.path for a in client.list_artifacts(comparison_run.info.run_id)} >= {
         "comparison.md",
         "comparison.png",
     }
+    assert comparison_run.info.experiment_id != retrain_run.info.experiment_id
+    assert comparison_run.info.artifact_uri.startswith(platform.artifact_root.as_uri())
+    assert len(client.search_runs([retrain_run.info.experiment_id])) == training_runs
 
 
 def test_tune_two_worker_processes_share_one_study(

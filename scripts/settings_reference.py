@@ -1,0 +1,106 @@
+"""Write docs/settings.md from the settings classes, so that every setting is documented and
+nothing documented is missing from the code: `--check` exits 1 when the page is stale.
+
+    .venv/bin/python scripts/settings_reference.py           # rewrite docs/settings.md
+    .venv/bin/python scripts/settings_reference.py --check   # exit 1 when it is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAGE = REPO_ROOT / "docs" / "settings.md"
+COMPONENTS = (
+    ("Every component", "airparadis.settings", "PlatformSettings"),
+    ("Model server", "model_server.settings", "ServerSettings"),
+    ("Training, tuning, retraining, replay", "training_jobs.settings", "TrainingSettings"),
+    ("Kubernetes Jobs (`--on-k8s`)", "training_jobs.launcher", "LauncherSettings"),
+    ("Dashboard", "dashboard.settings", "DashboardSettings"),
+)
+
+
+def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    return [
+        (title, getattr(importlib.import_module(module), name))
+        for title, module, name in COMPONENTS
+    ]
+
+
+def variables(cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]:
+    """The environment variables a field reads, as pydantic-settings resolves them."""
+    alias = field.validation_alias
+    if alias is not None:
+        return [str(choice) for choice in getattr(alias, "choices", [alias])]
+    return [(str(cls.model_config.get("env_prefix", "")) + name).upper()]
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        value: Any = field.default_factory()  # type: ignore[call-arg]
+    elif field.default is PydanticUndefined:
+        return "required"
+    else:
+        value = field.default
+    if value is None or value == []:
+        return "unset"
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if hasattr(value, "get_secret_value"):
+        return "(secret)"
+    return f"`{value}`"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render() -> str:
+    lines = [
+        "# Settings",
+        "",
+        "Every setting of every component, read from the environment (pydantic-settings). This",
+        "page is generated from the settings classes by `scripts/settings_reference.py`; a test",
+        "fails when it is stale, so it always matches the code. Booleans take `true`/`false`,",
+        "lists take comma-separated values.",
+        "",
+    ]
+    for title, cls in settings_classes():
+        lines += [f"## {title}", "", f"`{cls.__module__}.{cls.__name__}`", ""]
+        lines += ["| variable | default | what it does |", "|---|---|---|"]
+        for name, field in cls.model_fields.items():
+            names = " or ".join(f"`{v}`" for v in variables(cls, name, field))
+            lines.append(
+                f"| {names} | {_cell(_default(field))} | {_cell(field.description or '')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report a stale page")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
+            print(f"{PAGE} is stale; run: .venv/bin/python scripts/settings_reference.py")
+            return 1
+        return 0
+    PAGE.write_text(text, encoding="utf-8")
+    print(f"wrote {PAGE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
