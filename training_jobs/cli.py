@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from airparadis.label_shift import PriorEstimate
+    from training_jobs.settings import TrainingSettings
 
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and prepare the Sentiment140 data.")
 
@@ -301,6 +305,20 @@ def _calibration_summary(calibration: object) -> str:
     )
 
 
+def _live_prior(settings: TrainingSettings) -> PriorEstimate | None:
+    from training_jobs.replay import FeedbackClient, ReplayError
+
+    key = settings.replay_api_key.get_secret_value() if settings.replay_api_key else None
+    try:
+        client = FeedbackClient(settings.replay_server_url, key)
+        try:
+            return client.live_prior()
+        finally:
+            client.close()
+    except ReplayError as exc:
+        raise _fail(str(exc)) from exc
+
+
 def calibrate(
     model_uri: Annotated[
         str | None, typer.Option(help="models:/name@alias or runs:/... Default: champion.")
@@ -308,6 +326,14 @@ def calibrate(
     workdir: Annotated[Path, typer.Option(help="Where the exported feedback is written.")] = Path(
         ".airparadis/calibrate"
     ),
+    live_prior: Annotated[
+        bool,
+        typer.Option(
+            help="Below the labels a calibration needs, read the live EM prior from the "
+            "server (/v1/drift at the replay server URL) and serve it when the label-shift "
+            "policy allows."
+        ),
+    ] = False,
 ) -> None:
     """Fit a calibration (logit map + threshold) on labelled feedback; register the
     calibrated model (same weights) as a new version through the gate."""
@@ -319,8 +345,10 @@ def calibrate(
     from training_jobs.retrain import calibrate as run_calibrate
     from training_jobs.settings import TrainingSettings
 
+    settings = TrainingSettings()
     try:
-        result = run_calibrate(TrainingSettings(), PlatformSettings(), workdir, model_uri)
+        prior = _live_prior(settings) if live_prior else None
+        result = run_calibrate(settings, PlatformSettings(), workdir, model_uri, live_prior=prior)
     except (DataError, ValueError, BundleError, MlflowException, OSError) as exc:
         raise _fail(str(exc)) from exc
     if result.calibration is None:
