@@ -290,13 +290,21 @@ def _calibration_summary(calibration: object) -> str:
     from airparadis.calibration import Calibration
 
     assert isinstance(calibration, Calibration)
+    if not calibration.heldout:  # a prior correction with no labels to score it on
+        return (
+            f"calibration: {calibration.method} intercept {calibration.intercept:+.3f} "
+            f"(live positive share {calibration.prior:.3f}) threshold {calibration.threshold:.2f}"
+        )
     raw, cal = calibration.heldout["raw"], calibration.heldout["calibrated"]
 
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
+    method: str = calibration.method
+    if calibration.head_features:
+        method += f" ({calibration.head_features}, {calibration.head_generic_rows} generic rows)"
     return (
-        f"calibration: {calibration.method} slope {calibration.slope:.3f} intercept "
+        f"calibration: {method} slope {calibration.slope:.3f} intercept "
         f"{calibration.intercept:+.3f} threshold {calibration.threshold:.2f} on "
         f"{calibration.labels} feedbacks (positive share {calibration.prior:.3f}); "
         f"cross-validated macro-F1 raw {cell(raw['macro_f1'])} -> calibrated "

@@ -298,6 +298,8 @@ def log_calibration(calibration: Calibration) -> None:
     mlflow.log_params(
         {"calibration.method": calibration.method, "calibration.labels": calibration.labels,
          "calibration.head_c": calibration.head_c,
+         "calibration.head_features": calibration.head_features,
+         "calibration.head_generic_rows": calibration.head_generic_rows,
          "calibration.head_ngrams": len(calibration.head.vocabulary) if calibration.head else 0}
     )  # fmt: skip
     mlflow.log_metrics(
