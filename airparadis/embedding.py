@@ -43,12 +43,15 @@ ENCODER_VERSION = "minilm-l6-meanpool-l2-fp32-v1"
 class SentenceEncoder:
     """ONNX Runtime session of the pooled encoder plus its tokenizer (thread-safe)."""
 
-    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 2) -> None:
+    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
+        # One thread that sleeps when idle: a served tweet is one small matrix product chain,
+        # and spinning worker threads fight the request threads (and other pods) for cores.
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
