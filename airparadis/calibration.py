@@ -29,22 +29,50 @@ from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
 
 from airparadis.bundle_format import BundleInfo, SentimentClassifier, write_info
-from airparadis.domain_head import C_GRID, HEAD_FILE, DomainHead, FittedHead, fit_head, head_logit
+from airparadis.domain_head import (
+    C_GRID,
+    FEATURE_SETS,
+    HEAD_FILE,
+    DomainHead,
+    FeatureSet,
+    FittedHead,
+    HeadRows,
+    fit_head,
+    head_logit,
+    head_rows,
+)
+from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE, SentenceEncoder
+from airparadis.label_shift import PriorEstimate, log_odds_shift
 from airparadis.metrics import binary_metrics, reliability_bins
 from airparadis.text import clean_tweets
 
-CALIBRATION_FORMAT = 2
-"""Version of the serialised dict; bump it when its meaning changes (v2: "domain_head")."""
-READABLE_FORMATS = (1, 2)
+CALIBRATION_FORMAT = 3
+"""Version of the serialised dict; bump it when its meaning changes (v2: "domain_head"; v3: the
+head's feature set and generic sample)."""
+READABLE_FORMATS = (1, 2, 3)
 
-Method = Literal["identity", "temperature", "platt", "domain_head"]
+Method = Literal["identity", "temperature", "platt", "domain_head", "prior"]
 METHODS: tuple[Method, ...] = ("identity", "temperature", "platt", "domain_head")
+"""The methods cross-validation chooses among on labelled feedback."""
+ALL_METHODS: tuple[Method, ...] = (*METHODS, "prior")
+""""prior": the EM label-shift correction (slope 1, intercept the log-odds shift) estimated on
+unlabelled traffic, served before labels can support a fitted method (`prior_calibration`)."""
 HELDOUT_KEYS = (
     "macro_f1", "balanced_accuracy", "recall_negative", "precision_positive", "brier", "ece", "n",
 )  # fmt: skip
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 _EPS = 1e-6
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenericSample:
+    """Labelled generic (Sentiment140 training) tweets and the model's raw P(positive) on
+    them: fitted beside the feedback so the domain head keeps generic tweets ranked."""
+
+    texts: Sequence[str]
+    p_raw: np.ndarray
+    labels: np.ndarray
 
 
 class CalibrationError(ValueError):
@@ -67,6 +95,10 @@ class Calibration:
     """"domain_head": the file beside ``bundle.json`` holding its n-gram part."""
     head_c: float | None = None
     """"domain_head": the L2 strength chosen by cross-validation."""
+    head_features: str | None = None
+    """"domain_head": the feature set chosen by cross-validation ("ngram", "ngram+embedding")."""
+    head_generic_rows: int = 0
+    """"domain_head": generic Sentiment140 rows fitted beside the feedback."""
     version: int = CALIBRATION_FORMAT
     head: DomainHead | None = field(default=None, compare=False, repr=False)
     """The loaded n-gram part (not serialised: it lives in `head_file`)."""
@@ -80,7 +112,7 @@ class Calibration:
             raise CalibrationError(
                 f"calibration format v{raw.get('version')} is not one of {READABLE_FORMATS}"
             )
-        if raw.get("method") not in METHODS:
+        if raw.get("method") not in ALL_METHODS:
             raise CalibrationError(f"unknown calibration method {raw.get('method')!r}")
         return cls(**{**raw, "version": CALIBRATION_FORMAT}, head=head)
 
@@ -173,11 +205,16 @@ def fit_calibration(
     seed: int = 42,
     methods: Sequence[Method] = METHODS,
     texts: Sequence[str] | None = None,
+    generic: GenericSample | None = None,
+    encoder_dir: Path | None = None,
 ) -> Calibration:
     """Choose and fit the calibration on labelled feedback (raw P(positive), labels 0/1).
 
-    With the feedback's raw `texts`, the domain head competes too (its L2 strength chosen on
-    the same folds); without them, only the maps of the logit do.
+    With the feedback's raw `texts`, the domain head competes too (its L2 strength and
+    feature set chosen on the same folds); without them, only the maps of the logit do. A
+    `generic` sample joins every fit of the head (never its held-out folds); `encoder_dir`
+    (an exported encoder, `airparadis.embedding.exported_encoder`) lets the "ngram+embedding"
+    feature set compete.
 
     Raises `CalibrationError` below `min_labels` labels or with fewer than two examples of
     either class per fold: with that little evidence nothing should change.
@@ -196,11 +233,24 @@ def fit_calibration(
     out_of_fold: dict[Method, tuple[np.ndarray, np.ndarray]] = {}
     cleaned = clean_tweets(list(texts)) if texts is not None else None
     head_c: float | None = None
+    head_features: FeatureSet = "ngram"
+    encoder = SentenceEncoder.load(encoder_dir) if encoder_dir is not None else None
+    rows: HeadRows | None = None
+    extra: HeadRows | None = None
     for method in methods:
         if method == "domain_head":
             if cleaned is None:
                 continue
-            loss, head_c, oof_p, oof_t = _cross_validate_head(cleaned, z, y, splitter)
+            rows = head_rows(cleaned, z, y, True, encoder)
+            if generic is not None and len(generic.labels):
+                extra = head_rows(
+                    clean_tweets(list(generic.texts)), logit(generic.p_raw), generic.labels,
+                    False, encoder,
+                )  # fmt: skip
+            feature_sets = FEATURE_SETS if encoder is not None else ("ngram",)
+            loss, head_c, head_features, oof_p, oof_t = _cross_validate_head(
+                rows, extra, splitter, feature_sets
+            )
             out_of_fold[method] = (oof_p, oof_t)
             if chosen is None or loss < chosen[0] - 1e-9:
                 chosen = (loss, method)
@@ -220,8 +270,11 @@ def fit_calibration(
     method = chosen[1]
     head: DomainHead | None = None
     if method == "domain_head":
-        assert cleaned is not None and head_c is not None
-        fitted = fit_head(cleaned, z, y, head_c)
+        assert rows is not None and head_c is not None
+        fitted = fit_head(
+            rows.join(extra) if extra is not None else rows, head_c, head_features, encoder,
+            encoder_dir,
+        )  # fmt: skip
         if fitted.slope <= 0:
             # A head that weighs the generic logit negatively inverts the generic model
             # instead of adapting it: not a calibration. The best map of the logit is kept.
@@ -254,36 +307,69 @@ def fit_calibration(
         reliability=reliability_bins(y, oof_p),
         head_file=HEAD_FILE if head is not None else None,
         head_c=head_c if head is not None else None,
+        head_features=head.features_used if head is not None else None,
+        head_generic_rows=len(extra.y) if head is not None and extra is not None else 0,
         head=head,
     )
 
 
 def _cross_validate_head(
-    cleaned: list[str], z: np.ndarray, y: np.ndarray, splitter: StratifiedKFold
-) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(out-of-fold log loss, chosen C, out-of-fold P, per-row thresholds) of the domain
-    head; each fold learns its own vocabulary, so no held-out n-gram leaks into it."""
-    best: tuple[float, float, np.ndarray] | None = None
-    folds = list(splitter.split(z, y))
-    for c in C_GRID:
-        oof_p = np.empty_like(z)
-        for fit_rows, held_rows in folds:
-            fitted: FittedHead = fit_head(
-                [cleaned[i] for i in fit_rows], z[fit_rows], y[fit_rows], c
-            )
-            held = [cleaned[i] for i in held_rows]
-            oof_p[held_rows] = _sigmoid(head_logit(fitted, held, z[held_rows]))
-        loss = _log_loss(y, logit(oof_p))
-        if best is None or loss < best[0] - 1e-9:
-            best = (loss, c, oof_p)
+    rows: HeadRows,
+    generic: HeadRows | None,
+    splitter: StratifiedKFold,
+    feature_sets: Sequence[FeatureSet],
+) -> tuple[float, float, FeatureSet, np.ndarray, np.ndarray]:
+    """(out-of-fold log loss, chosen C, chosen feature set, out-of-fold P, per-row
+    thresholds) of the domain head on the feedback `rows`; each fold learns its own
+    vocabulary, so no held-out n-gram leaks into it, and the `generic` rows join every fit."""
+    best: tuple[float, float, FeatureSet, np.ndarray] | None = None
+    folds = list(splitter.split(rows.z, rows.y))
+    for features in feature_sets:
+        for c in C_GRID:
+            oof_p = np.empty_like(rows.z)
+            for fit_rows, held_rows in folds:
+                fitting = rows.take(fit_rows)
+                fitted: FittedHead = fit_head(
+                    fitting.join(generic) if generic is not None else fitting, c, features
+                )
+                oof_p[held_rows] = _sigmoid(head_logit(fitted, rows.take(held_rows)))
+            loss = _log_loss(rows.y, logit(oof_p))
+            logger.debug("domain head %s C=%g: out-of-fold log loss %.4f", features, c, loss)
+            if best is None or loss < best[0] - 1e-9:
+                best = (loss, c, features, oof_p)
     assert best is not None
-    loss, c, oof_p = best
+    loss, c, features, oof_p = best
     # Per-fold thresholds for the stored held-out figures: each fold's rows are decided at
     # the threshold chosen on the other folds' out-of-fold probabilities.
-    oof_t = np.empty_like(z)
+    oof_t = np.empty_like(rows.z)
     for fit_rows, held_rows in folds:
-        oof_t[held_rows] = choose_threshold(oof_p[fit_rows], y[fit_rows])
-    return loss, c, oof_p, oof_t
+        oof_t[held_rows] = choose_threshold(oof_p[fit_rows], rows.y[fit_rows])
+    return loss, c, features, oof_p, oof_t
+
+
+def prior_calibration(
+    estimate: PriorEstimate,
+    raw_threshold: float = 0.5,
+    labelled: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Calibration:
+    """The EM prior correction as a calibration (every route then serves it): posteriors
+    re-weighted from the training prior to the estimated live one, decided at the raw
+    threshold. `labelled` feedback (raw P, labels; nothing was fitted on it) gives its
+    held-out figures."""
+    shift = log_odds_shift(estimate.training_prior, estimate.prior)
+    heldout: dict[str, dict[str, float | None]] = {}
+    reliability: list[dict[str, float | int]] = []
+    if labelled is not None and len(labelled[1]):
+        p, y = np.asarray(labelled[0], float), np.asarray(labelled[1], np.int64)
+        adjusted = _sigmoid(logit(p) + shift)
+        at = np.full_like(p, raw_threshold)
+        heldout = {"raw": _heldout(y, p, at), "calibrated": _heldout(y, adjusted, at)}
+        reliability = reliability_bins(y, adjusted)
+    return Calibration(
+        method="prior", slope=1.0, intercept=shift, threshold=raw_threshold,
+        prior=estimate.prior, labels=0 if labelled is None else len(labelled[1]),
+        raw_threshold=raw_threshold, heldout=heldout, reliability=reliability,
+    )  # fmt: skip
 
 
 def calibration_of(info: BundleInfo) -> Calibration | None:
@@ -305,8 +391,11 @@ def save_calibration(directory: Path, info: BundleInfo, calibration: Calibration
     for a domain head, the head's arrays beside it."""
     if calibration is not None and calibration.head is not None:
         calibration.head.save(directory / HEAD_FILE)
-    elif (directory / HEAD_FILE).exists():
-        (directory / HEAD_FILE).unlink()
+    else:
+        (directory / HEAD_FILE).unlink(missing_ok=True)
+    if calibration is None or calibration.head is None or not calibration.head.embedding_coef.size:
+        for name in (ENCODER_FILE, ENCODER_TOKENIZER_FILE):
+            (directory / name).unlink(missing_ok=True)
     write_info(directory, with_calibration(info, calibration))
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from airparadis.metrics import binary_metrics
+
 PRIOR_FLOOR = 1e-4
 """Priors are kept inside (floor, 1 - floor): a prior of exactly 0 or 1 cannot be re-weighted."""
 
@@ -74,3 +76,69 @@ def estimate_prior(
             return PriorEstimate(updated, _clip(training_prior), iteration, True, int(p.size))
         prior = updated
     return PriorEstimate(prior, _clip(training_prior), max_iterations, False, int(p.size))
+
+
+def log_odds_shift(training_prior: float, new_prior: float) -> float:
+    """The logit offset that `adjust_posteriors` amounts to: a prior correction is a Platt
+    map of slope 1, so it can travel and be served as a calibration."""
+    old, new = _clip(training_prior), _clip(new_prior)
+    return float(np.log(new / (1 - new)) - np.log(old / (1 - old)))
+
+
+@dataclass(frozen=True)
+class PriorDecision:
+    """Whether a prior correction should be served, and why."""
+
+    apply: bool
+    reason: str
+    raw_macro_f1: float | None = None
+    adjusted_macro_f1: float | None = None
+
+
+def prior_policy(
+    estimate: PriorEstimate,
+    *,
+    min_tweets: int,
+    min_log_odds: float,
+    labelled: tuple[np.ndarray, np.ndarray] | None = None,
+    min_check_labels: int = 20,
+    threshold: float = 0.5,
+) -> PriorDecision:
+    """The label-shift policy before labels can support a calibration.
+
+    Apply the EM prior only when it is confident (converged on at least `min_tweets`
+    unlabelled tweets) and far from the training prior (odds moved by at least
+    `min_log_odds`), since a miscalibrated model makes EM drift on balanced traffic; and
+    never when the labelled feedback at hand (`labelled`: raw P(positive), labels; at least
+    `min_check_labels` of them, none fitted on) scores lower with it than without.
+    """
+    if not estimate.converged or estimate.count < min_tweets:
+        return PriorDecision(
+            False, f"estimate not confident ({estimate.count} tweets, converged "
+            f"{estimate.converged}; needs {min_tweets})",
+        )  # fmt: skip
+    shift = log_odds_shift(estimate.training_prior, estimate.prior)
+    if abs(shift) < min_log_odds:
+        return PriorDecision(
+            False, f"estimated prior {estimate.prior:.3f} is close to the training prior "
+            f"{estimate.training_prior:.3f} (log-odds {shift:+.2f}, needs ±{min_log_odds})",
+        )  # fmt: skip
+    if labelled is None or len(labelled[1]) < min_check_labels:
+        seen = 0 if labelled is None else len(labelled[1])
+        return PriorDecision(
+            True, f"estimated prior {estimate.prior:.3f} vs training {estimate.training_prior:.3f}"
+            f" on {estimate.count} tweets; {seen} labels, too few to check it",
+        )  # fmt: skip
+    p, y = labelled
+    raw = float(binary_metrics(y, p, threshold)["macro_f1"])
+    moved = adjust_posteriors(p, estimate.training_prior, estimate.prior)
+    adjusted = float(binary_metrics(y, moved, threshold)["macro_f1"])
+    if adjusted < raw:
+        return PriorDecision(
+            False, f"it hurts the {len(y)} labelled feedbacks (macro-F1 {raw:.3f} -> "
+            f"{adjusted:.3f})", raw, adjusted,
+        )  # fmt: skip
+    return PriorDecision(
+        True, f"estimated prior {estimate.prior:.3f} vs training {estimate.training_prior:.3f} on"
+        f" {estimate.count} tweets; labelled feedback {raw:.3f} -> {adjusted:.3f}", raw, adjusted,
+    )  # fmt: skip

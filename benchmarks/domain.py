@@ -8,14 +8,19 @@ pool tweets, split as `retrain` and `calibrate` split feedback (the latest share
 gate):
 
 - raw: the generic model (TF-IDF + LR on the Sentiment140 train split, product defaults);
-- raw + prior (0 labels): its posteriors re-weighted to the positive share EM estimates on the
-  pool's unlabelled tweets (`airparadis.label_shift`);
-- calibrated: `airparadis calibrate`'s calibrator on the feedback;
+- prior policy (0 labels): the label-shift policy of `airparadis.label_shift.prior_policy`
+  on the pool's unlabelled tweets (standing for the live window); when it applies, the
+  generic model served with the EM prior as a "prior" calibration, as `calibrate --live-prior`
+  registers it;
+- calibrated: `airparadis calibrate`'s calibrator on the feedback (maps of the logit);
 - weighted retrain: `airparadis retrain`'s model (weight chosen on held-out feedback), raw;
 - both: that model with the calibration `retrain` fits;
 - domain head: what `calibrate` and `retrain` now fit on the feedback (identity, Platt or the
-  domain head of `airparadis.domain_head`, chosen by cross-validation on the feedback), on the
-  unchanged generic model; its served Sentiment140 ROC-AUC is reported beside.
+  domain head of `airparadis.domain_head`, n-grams alone or with MiniLM sentence embeddings,
+  fitted beside a generic Sentiment140 sample, all chosen by cross-validation on the
+  feedback), on the unchanged generic model. Beside it: served Sentiment140 accuracy and
+  ROC-AUC (the fixed test-split sample the gate's served criterion reads) and the served
+  milliseconds per single tweet.
 
 `--quick` reads 0 / 100 / 1,000 / all without the weighted retrains (the weighted columns
 then show a dash).
@@ -31,6 +36,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -60,6 +66,10 @@ class Reading:
     head_method: str = ""
     head_s140_auc: float = float("nan")
     head_s: float = 0.0
+    head_s140_acc: float = float("nan")
+    head_features: str = ""
+    head_ms: float = float("nan")
+    prior_reason: str = ""
 
 
 def airline_frames(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -79,10 +89,15 @@ def macro_f1(model: object, frame: pd.DataFrame) -> float:
 
 
 def calibrated_model(
-    model: object, directory: Path, feedback: pd.DataFrame, head: bool = False
+    model: object,
+    directory: Path,
+    feedback: pd.DataFrame,
+    head: bool = False,
+    train: pd.DataFrame | None = None,
 ) -> object:
     """`model` saved to `directory` with a calibration fitted on `feedback`, as served (with
-    `head`, the domain head competes, as in `calibrate` and `retrain`)."""
+    `head`, the domain head competes as in `calibrate` and `retrain`: with a generic sample of
+    `train` and the sentence-embedding features when the settings allow them)."""
     from airparadis.bundle import load_bundle
     from airparadis.calibration import (
         CalibrationError,
@@ -90,6 +105,8 @@ def calibrated_model(
         raw_threshold,
         save_calibration,
     )
+    from airparadis.embedding import exported_encoder
+    from training_jobs.retrain import generic_sample
     from training_jobs.settings import TrainingSettings
 
     settings = TrainingSettings()
@@ -102,6 +119,12 @@ def calibrated_model(
             settings.calibration_folds,
             settings.seed,
             texts=feedback["text"].tolist() if head else None,
+            generic=(
+                generic_sample(model, train, settings)  # type: ignore[arg-type]
+                if head and train is not None
+                else None
+            ),
+            encoder_dir=exported_encoder() if head and settings.head_embeddings else None,
         )
     except CalibrationError:
         return model
@@ -122,37 +145,46 @@ def read_curve(
     retrain: bool = True,
 ) -> dict[int | None, Reading]:
     from airparadis.bundle import load_bundle
-    from airparadis.calibration import training_prior
-    from airparadis.label_shift import adjust_posteriors, estimate_prior
+    from airparadis.calibration import prior_calibration, save_calibration, training_prior
+    from airparadis.label_shift import estimate_prior, prior_policy
     from airparadis.metrics import binary_metrics
     from training_jobs.families import get_family
     from training_jobs.retrain import domain_feedback, split_feedback
     from training_jobs.settings import TrainingSettings
-    from training_jobs.train import fit_with_feedback
+    from training_jobs.train import fit_with_feedback, served_generic_frame
 
     settings = TrainingSettings()
     family = get_family("tfidf_lr")
     params = dict(family.default_params)
     s140 = test["label"].to_numpy()
     generic_s140 = binary_metrics(s140, generic.predict_proba(test["text"].tolist()))  # type: ignore[attr-defined]
+    served_test = served_generic_frame(test, settings)
+    served_labels, served_texts = served_test["label"].to_numpy(), served_test["text"].tolist()
+    generic_p = generic.predict_proba(served_texts)  # type: ignore[attr-defined]
+    generic_served = binary_metrics(served_labels, generic_p, generic.info.threshold)  # type: ignore[attr-defined]
     raw = macro_f1(generic, heldout)
     readings: dict[int | None, Reading] = {}
     for count in counts:
         feedback = pool if count is None else pool.iloc[:count]
         if count == 0:
+            # The label-shift policy on the pool's unlabelled tweets (the live window), as
+            # `calibrate --live-prior` applies it: served only when confident and distant.
             prior = training_prior(generic.info)  # type: ignore[attr-defined]
             estimate = estimate_prior(generic.predict_proba(pool["text"].tolist()), prior)  # type: ignore[attr-defined]
-            adjusted = adjust_posteriors(
-                generic.predict_proba(heldout["text"].tolist()),  # type: ignore[attr-defined]
-                prior,
-                estimate.prior,
-            )
-            with_prior = float(
-                binary_metrics(heldout["label"].to_numpy(), adjusted, 0.5)["macro_f1"]
-            )
+            decision = prior_policy(
+                estimate, min_tweets=settings.prior_min_tweets,
+                min_log_odds=settings.prior_min_log_odds,
+            )  # fmt: skip
+            with_prior = raw
+            if decision.apply:
+                target = tmp / "prior"
+                _copy_bundle(generic_dir, target)
+                save_calibration(target, generic.info, prior_calibration(estimate))  # type: ignore[attr-defined]
+                with_prior = macro_f1(load_bundle(target), heldout)
             readings[count] = Reading(
                 raw, with_prior, raw, raw, raw, None, generic_s140["accuracy"], 0.0, raw,
-                "none", generic_s140["roc_auc"],
+                "none", generic_served["roc_auc"], head_s140_acc=generic_served["accuracy"],
+                prior_reason=decision.reason,
             )  # fmt: skip
             continue
         earlier, _ = split_feedback(feedback, settings)
@@ -162,19 +194,29 @@ def read_curve(
         head_target = tmp / f"head-{count}"
         _copy_bundle(generic_dir, head_target)
         started = time.perf_counter()
-        head_model = calibrated_model(load_bundle(head_target), head_target, earlier, head=True)
+        head_model = calibrated_model(
+            load_bundle(head_target), head_target, earlier, head=True, train=train
+        )
         head_s = time.perf_counter() - started
         head_info = head_model.info.calibration  # type: ignore[attr-defined]
-        head_auc = binary_metrics(s140, head_model.predict_proba(test["text"].tolist()))  # type: ignore[attr-defined]
+        head_p = head_model.predict_proba(served_texts)  # type: ignore[attr-defined]
+        head_served = binary_metrics(served_labels, head_p, head_model.info.threshold)  # type: ignore[attr-defined]
         head_fields: tuple[float, str, float, float] = (
             macro_f1(head_model, heldout),
             head_info["method"] if head_info else "none",
-            float(head_auc["roc_auc"]),
+            float(head_served["roc_auc"]),
             head_s,
         )
+        head_extra: dict[str, Any] = {
+            "head_s140_acc": float(head_served["accuracy"]),
+            "head_features": (head_info or {}).get("head_features") or "",
+            "head_ms": single_tweet_ms(head_model, heldout["text"].tolist()[:200]),
+        }
         if not retrain:
             nan = float("nan")
-            readings[count] = Reading(raw, None, calibrated, nan, nan, None, nan, 0.0, *head_fields)
+            readings[count] = Reading(
+                raw, None, calibrated, nan, nan, None, nan, 0.0, *head_fields, **head_extra
+            )
             print(count, readings[count], flush=True)
             continue
         domain = domain_feedback(feedback, settings)
@@ -203,9 +245,24 @@ def read_curve(
             s140_raw["accuracy"],
             seconds,
             *head_fields,
+            **head_extra,
         )
         print(count, readings[count], flush=True)
     return readings
+
+
+def single_tweet_ms(model: object, texts: list[str]) -> float:
+    """Mean milliseconds to score one tweet the way a single-tweet request is served."""
+    from airparadis.bundle import tweet_scorer
+
+    scorer = tweet_scorer(model)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    for text in texts:
+        if scorer is not None:
+            scorer(text)
+        else:
+            model.predict_proba([text])  # type: ignore[attr-defined]
+    return 1000 * (time.perf_counter() - started) / max(len(texts), 1)
 
 
 def time_retrain(
@@ -289,10 +346,11 @@ def _label(count: int | None, pool: int) -> str:
 
 def curve_table(readings: dict[int | None, Reading], pool: int, goals: bool) -> list[str]:
     lines = [
-        "| feedbacks | raw | raw + EM prior | calibrated | weighted retrain | both |"
-        " domain head | goal | weight | Sentiment140 acc. (raw) | fit s | head chosen |"
-        " head fit s | Sentiment140 ROC-AUC (head, served) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| feedbacks | raw | prior policy (served) | calibrated | weighted retrain | both |"
+        " domain head | goal | head chosen | head features | head fit s | Sentiment140 acc."
+        " (raw) | Sentiment140 acc. (served) | Sentiment140 ROC-AUC (served) | ms/tweet"
+        " (served) | weight | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for count, r in readings.items():
         goal = f"≥ {GOALS[count]:.2f}" if goals and count in GOALS else ""
@@ -302,9 +360,13 @@ def curve_table(readings: dict[int | None, Reading], pool: int, goals: bool) -> 
         lines.append(
             f"| {_label(count, pool)} | {r.raw:.3f} | {prior} | {r.calibrated:.3f} |"
             f" {_cell(r.weighted, 3)} | {_cell(r.both, 3)} | {_cell(r.head, 3)} | {goal} |"
-            f" {weight} | {_cell(r.s140_raw, 4)} | {fit} | {r.head_method} |"
-            f" {f'{r.head_s:.1f}' if r.head_s else ''} | {_cell(r.head_s140_auc, 4)} |"
+            f" {r.head_method} | {r.head_features} | {f'{r.head_s:.1f}' if r.head_s else ''} |"
+            f" {_cell(r.s140_raw, 4)} | {_cell(r.head_s140_acc, 4)} |"
+            f" {_cell(r.head_s140_auc, 4)} | {_cell(r.head_ms, 2)} | {weight} | {fit} |"
         )
+    reasons = [r.prior_reason for r in readings.values() if r.prior_reason]
+    if reasons:
+        lines += ["", f"Prior policy at 0 labels: {reasons[0]}."]
     return lines
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from airparadis.label_shift import PriorEstimate
+    from training_jobs.settings import TrainingSettings
 
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and prepare the Sentiment140 data.")
 home_app = typer.Typer(no_args_is_help=True, help="Move or relocate the embedded home.")
@@ -299,19 +303,41 @@ def _calibration_summary(calibration: object) -> str:
     from airparadis.calibration import Calibration
 
     assert isinstance(calibration, Calibration)
+    if not calibration.heldout:  # a prior correction with no labels to score it on
+        return (
+            f"calibration: {calibration.method} intercept {calibration.intercept:+.3f} "
+            f"(live positive share {calibration.prior:.3f}) threshold {calibration.threshold:.2f}"
+        )
     raw, cal = calibration.heldout["raw"], calibration.heldout["calibrated"]
 
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
+    method: str = calibration.method
+    if calibration.head_features:
+        method += f" ({calibration.head_features}, {calibration.head_generic_rows} generic rows)"
     return (
-        f"calibration: {calibration.method} slope {calibration.slope:.3f} intercept "
+        f"calibration: {method} slope {calibration.slope:.3f} intercept "
         f"{calibration.intercept:+.3f} threshold {calibration.threshold:.2f} on "
         f"{calibration.labels} feedbacks (positive share {calibration.prior:.3f}); "
         f"cross-validated macro-F1 raw {cell(raw['macro_f1'])} -> calibrated "
         f"{cell(cal['macro_f1'])}, complaints caught {cell(raw['recall_negative'])} -> "
         f"{cell(cal['recall_negative'])}, ECE {cell(raw['ece'])} -> {cell(cal['ece'])}"
     )
+
+
+def _live_prior(settings: TrainingSettings) -> PriorEstimate | None:
+    from training_jobs.replay import FeedbackClient, ReplayError
+
+    key = settings.replay_api_key.get_secret_value() if settings.replay_api_key else None
+    try:
+        client = FeedbackClient(settings.replay_server_url, key)
+        try:
+            return client.live_prior()
+        finally:
+            client.close()
+    except ReplayError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def calibrate(
@@ -324,6 +350,14 @@ def calibrate(
             help="Where the exported feedback is written. Default: AIRPARADIS_HOME/calibrate."
         ),
     ] = None,
+    live_prior: Annotated[
+        bool,
+        typer.Option(
+            help="Below the labels a calibration needs, read the live EM prior from the "
+            "server (/v1/drift at the replay server URL) and serve it when the label-shift "
+            "policy allows."
+        ),
+    ] = False,
 ) -> None:
     """Fit a calibration (logit map + threshold) on labelled feedback; register the
     calibrated model (same weights) as a new version through the gate."""
@@ -335,11 +369,14 @@ def calibrate(
     from training_jobs.retrain import calibrate as run_calibrate
     from training_jobs.settings import TrainingSettings
 
+    settings = TrainingSettings()
     try:
+        prior = _live_prior(settings) if live_prior else None
         platform = PlatformSettings()
         result = run_calibrate(
-            TrainingSettings(), platform, workdir or platform.home / "calibrate", model_uri
-        )
+            settings, platform, workdir or platform.home / "calibrate", model_uri,
+            live_prior=prior,
+        )  # fmt: skip
     except (DataError, ValueError, BundleError, MlflowException, OSError) as exc:
         raise _fail(str(exc)) from exc
     if result.calibration is None:

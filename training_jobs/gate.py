@@ -10,7 +10,10 @@ With labelled feedback the gate has two criteria: the candidate must improve on 
 time-ordered slice of feedback that nothing was fitted on (in-domain macro-F1, served
 probabilities and threshold) **and** must not lose more than a margin on the generic test
 split. Generic quality is read on the raw score at its raw threshold: a calibration moves the
-decision to the airline's prior on purpose, which is no generic regression.
+decision to the airline's prior on purpose, which is no generic regression. A third criterion
+reads the served (calibrated) ranking of generic tweets, threshold-free (ROC-AUC on a fixed
+sample of the test split): a domain head that reorders ordinary tweets may not lose more than
+its margin there either.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class GateDecision:
     domain_candidate: float | None = None
     domain_champion: float | None = None
     generic_max_drop: float | None = None
+    generic_served_candidate: float | None = None
+    generic_served_champion: float | None = None
+    generic_served_max_drop: float | None = None
 
     def summary(self) -> str:
         champion = (
@@ -55,12 +61,23 @@ class GateDecision:
         )
         if self.domain_metric is not None and self.domain_candidate is not None:
             versus = f"{self.domain_champion:.4f}" if self.domain_champion is not None else "n/a"
+            served = ""
+            if self.generic_served_candidate is not None:
+                versus_served = (
+                    f"{self.generic_served_champion:.4f}"
+                    if self.generic_served_champion is not None
+                    else "n/a"
+                )
+                served = (
+                    f"; served generic roc_auc {self.generic_served_candidate:.4f} vs "
+                    f"{versus_served} (may drop <= {self.generic_served_max_drop})"
+                )
             return (
                 f"gate: in-domain {self.domain_metric} on the latest {self.domain_rows} "
                 f"feedbacks {self.domain_candidate:.4f} vs {versus} (must gain > "
                 f"{self.domain_margin}); generic {self.metric} candidate "
                 f"{self.candidate_score:.4f} vs {champion} (may drop <= {self.generic_max_drop})"
-                f" -> @{self.alias} ({self.reason})"
+                f"{served} -> @{self.alias} ({self.reason})"
             )
         return (
             f"gate ({self.metric}, margin {self.margin}): candidate {self.candidate_score:.4f} vs "
@@ -74,6 +91,12 @@ class GateDecision:
 def score(model: SentimentClassifier, texts: list[str], labels: np.ndarray, metric: str) -> float:
     """`metric` of the served output: calibrated probabilities at the served threshold."""
     return binary_metrics(labels, model.predict_proba(texts), model.info.threshold)[metric]
+
+
+def served_generic_auc(model: SentimentClassifier, texts: list[str], labels: np.ndarray) -> float:
+    """ROC-AUC of the served (calibrated) probabilities on generic tweets: the ranking a
+    domain head may disturb, read without the threshold the domain's prior moves."""
+    return binary_metrics(labels, model.predict_proba(texts), model.info.threshold)["roc_auc"]
 
 
 def generic_score(
@@ -93,6 +116,10 @@ class DomainCheck:
     rows: int
     candidate: float
     champion: float | None
+    served_candidate: float | None = None
+    """Served generic ROC-AUC of the candidate (None: the criterion is not read)."""
+    served_champion: float | None = None
+    served_max_drop: float = 0.01
 
 
 def decide_with_domain(
@@ -112,11 +139,19 @@ def decide_with_domain(
         drop = generic_champion - generic_candidate
         gains = gain > domain.margin
         holds = drop <= domain.generic_max_drop
-        promoted = gains and holds
         reasons = [
             f"in-domain {gain:+.4f} {'>' if gains else '<='} {domain.margin}",
             f"generic {-drop:+.4f} ({'within' if holds else 'beyond'} -{domain.generic_max_drop})",
         ]
+        if domain.served_candidate is not None and domain.served_champion is not None:
+            served_drop = domain.served_champion - domain.served_candidate
+            served_holds = served_drop <= domain.served_max_drop
+            holds = holds and served_holds
+            reasons.append(
+                f"served generic roc_auc {-served_drop:+.4f} "
+                f"({'within' if served_holds else 'beyond'} -{domain.served_max_drop})"
+            )
+        promoted = gains and holds
         reason = ("improves in-domain and holds generic: " if promoted else "refused: ") + (
             ", ".join(reasons)
         )
@@ -124,7 +159,9 @@ def decide_with_domain(
     return GateDecision(
         alias, promoted, generic_metric, domain.generic_max_drop, generic_candidate,
         generic_champion, champion_version, reason, domain.metric, domain.margin, domain.rows,
-        domain.candidate, domain.champion, domain.generic_max_drop,
+        domain.candidate, domain.champion, domain.generic_max_drop, domain.served_candidate,
+        domain.served_champion,
+        domain.served_max_drop if domain.served_candidate is not None else None,
     )  # fmt: skip
 
 
@@ -154,6 +191,30 @@ def decide(
     )
 
 
+def decide_prior(
+    candidate: float,
+    champion: float | None,
+    max_drop: float,
+    metric: str,
+    platform: PlatformSettings,
+    champion_version: str | None = None,
+) -> GateDecision:
+    """A prior correction with no labels to judge it: promoted when the raw generic score
+    holds (the label-shift policy already required a confident, distant estimate)."""
+    if champion is None:
+        return decide(candidate, None, max_drop, metric, platform, champion_version)
+    drop = champion - candidate
+    promoted = drop <= max_drop
+    reason = (
+        f"prior correction, no labels to judge it: generic {-drop:+.4f} "
+        f"({'within' if promoted else 'beyond'} -{max_drop})"
+    )
+    alias = platform.champion_alias if promoted else platform.challenger_alias
+    return GateDecision(
+        alias, promoted, metric, max_drop, candidate, champion, champion_version, reason
+    )
+
+
 def champion_score(
     platform: PlatformSettings,
     texts: list[str],
@@ -162,11 +223,14 @@ def champion_score(
     fingerprint: str | None = None,
     domain: tuple[list[str], np.ndarray, str] | None = None,
     generic_raw: bool = False,
-) -> tuple[float | None, str | None, float | None]:
-    """(score, version, in-domain score) of the current champion; Nones when there is none.
+    served_generic: tuple[list[str], np.ndarray] | None = None,
+) -> tuple[float | None, str | None, float | None, float | None]:
+    """(score, version, in-domain score, served generic ROC-AUC) of the current champion;
+    Nones when there is none.
 
     `domain` (texts, labels, metric) also scores the served champion on the feedback slice;
-    `generic_raw` reads the generic score on the raw output (see `generic_score`).
+    `generic_raw` reads the generic score on the raw output (see `generic_score`);
+    `served_generic` (texts, labels) reads `served_generic_auc`.
 
     A champion trained on other data (another fingerprint) may have trained on rows of this
     evaluation set; that is logged as a warning, since its score is then optimistic.
@@ -181,7 +245,7 @@ def champion_score(
             platform.model_name, platform.champion_alias
         )
     except MlflowException:
-        return None, None, None
+        return None, None, None, None
     trained_on = version.tags.get("data.fingerprint")
     if fingerprint and trained_on and trained_on != fingerprint:
         logger.warning(
@@ -195,7 +259,16 @@ def champion_score(
             champion = load_bundle(download_model(platform.champion_uri, Path(tmp)))
             scorer = generic_score if generic_raw else score
             in_domain = score(champion, *domain) if domain is not None else None
-            return scorer(champion, texts, labels, metric), str(version.version), in_domain
+            served = (
+                served_generic_auc(champion, *served_generic) if served_generic is not None
+                else None
+            )  # fmt: skip
+            return (
+                scorer(champion, texts, labels, metric),
+                str(version.version),
+                in_domain,
+                served,
+            )
     except (BundleError, MlflowException, OSError) as exc:
         logger.warning("champion v%s cannot be scored: %s", version.version, exc)
-        return None, str(version.version), None
+        return None, str(version.version), None, None

@@ -21,6 +21,7 @@ import httpx
 import pyarrow.parquet as pq
 
 from airparadis import LABELS
+from airparadis.label_shift import PriorEstimate
 from training_jobs.data import DataError, SourceReport, expand_sources, iter_source
 
 FEEDBACK_EXPORT_COLUMNS = frozenset({"tweet", "predicted_label", "verdict"})
@@ -195,6 +196,20 @@ class FeedbackClient:
         if response.status_code != 200:
             raise ReplayError(f"/v1/info answered {response.status_code}: {_detail(response)}")
         return str(response.json()["name"])
+
+    def live_prior(self) -> PriorEstimate | None:
+        """The server's EM estimate of the live positive share (`/v1/drift`), or None while
+        its window holds too few tweets."""
+        response = self._send("GET", "/v1/drift")
+        if response.status_code != 200:
+            raise ReplayError(f"/v1/drift answered {response.status_code}: {_detail(response)}")
+        shift = response.json().get("label_shift") or {}
+        if shift.get("estimated_prior") is None:
+            return None
+        return PriorEstimate(
+            float(shift["estimated_prior"]), float(shift["training_prior"]),
+            int(shift.get("iterations") or 0), bool(shift.get("converged")), int(shift["tweets"]),
+        )  # fmt: skip
 
     def predict(self, text: str) -> dict[str, Any] | str:
         """The server's prediction for one tweet, or why it refused the tweet (4xx)."""

@@ -24,16 +24,26 @@ import mlflow
 import pandas as pd
 
 from airparadis import LABELS
-from airparadis.bundle import BundleError, find_bundle, load_bundle, read_info
+from airparadis.bundle import (
+    BundleError,
+    SentimentClassifier,
+    find_bundle,
+    load_bundle,
+    read_info,
+)
 from airparadis.calibration import (
     Calibration,
     CalibrationError,
+    GenericSample,
     fit_calibration,
+    prior_calibration,
     raw_proba,
     raw_threshold,
     save_calibration,
 )
+from airparadis.embedding import exported_encoder
 from airparadis.feedback_export import export_feedback
+from airparadis.label_shift import PriorEstimate, prior_policy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking, download_model
 from training_jobs.gate import GateDecision
@@ -46,6 +56,7 @@ from training_jobs.train import (
     gate_and_register,
     log_calibration,
     prepare_split,
+    served_generic_frame,
     train,
 )
 
@@ -189,17 +200,80 @@ class CalibrateResult:
     gate: GateDecision | None = None
 
 
+def _register_prior(
+    model: SentimentClassifier,
+    bundle_dir: Path,
+    examples: pd.DataFrame,
+    live_prior: PriorEstimate,
+    settings: TrainingSettings,
+    platform: PlatformSettings,
+    uri: str,
+    count: int,
+) -> CalibrateResult:
+    """Serve the live EM prior when the policy allows it. The labelled feedback at hand was
+    fitted on by nothing here, so all of it checks the correction and judges it at the gate
+    (two criteria) when there are `feedback_gate_min` of them; with fewer, the gate only
+    checks that generic quality holds."""
+    if model.info.calibration:
+        return CalibrateResult(None, "nothing changes: the model is already calibrated")
+    labelled = None
+    if len(examples):
+        labelled = (raw_proba(model, examples["text"].tolist()), examples["label"].to_numpy())
+    decision = prior_policy(
+        live_prior, min_tweets=settings.prior_min_tweets,
+        min_log_odds=settings.prior_min_log_odds, labelled=labelled,
+        min_check_labels=settings.feedback_gate_min, threshold=raw_threshold(model.info),
+    )  # fmt: skip
+    if not decision.apply:
+        return CalibrateResult(None, f"no prior correction: {decision.reason}")
+    calibration = prior_calibration(live_prior, raw_threshold(model.info), labelled)
+    info = read_info(bundle_dir)
+    save_calibration(bundle_dir, info, calibration)
+    served = load_bundle(bundle_dir)
+    split, _ = prepare_split(settings, platform)
+    judged = examples if len(examples) >= settings.feedback_gate_min else None
+    with mlflow.start_run(run_name=f"calibrate-prior-{info.family}") as run:
+        mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
+                         "calibrated_from": uri})  # fmt: skip
+        mlflow.log_metrics({"feedback.rows": count, "feedback.examples": len(examples),
+                            "label_shift.tweets": live_prior.count})  # fmt: skip
+        log_calibration(calibration)
+        registered, gate = gate_and_register(
+            log_bundle(served, bundle_dir), served, split.test, settings, platform,
+            tags={"family": info.family, "format": info.format, "stage": "calibrate",
+                  "data.fingerprint": split.fingerprint},
+            domain_frame=judged, prior_only=judged is None,
+        )  # fmt: skip
+    return CalibrateResult(calibration, f"prior correction: {decision.reason}", run.info.run_id,
+                           registered, gate)  # fmt: skip
+
+
+def generic_sample(
+    model: SentimentClassifier, train: pd.DataFrame, settings: TrainingSettings
+) -> GenericSample | None:
+    """`head_generic_rows` tweets of the generic training split (never the test split the
+    gate reads), with the model's raw score on them."""
+    if settings.head_generic_rows == 0 or train.empty:
+        return None
+    rows = train.sample(min(settings.head_generic_rows, len(train)), random_state=settings.seed)
+    texts = rows["text"].tolist()
+    return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy())
+
+
 def calibrate(
     settings: TrainingSettings,
     platform: PlatformSettings,
     workdir: Path,
     model_uri: str | None = None,
     only_head_for: str | None = None,
+    live_prior: PriorEstimate | None = None,
 ) -> CalibrateResult:
     """Fit a calibration for a registered model (default: the champion) on feedback and
     register it (same weights, new ``bundle.json`` and head file) as a new version through
     the gate. With `only_head_for` (a family), register only when the model is of that family
-    and a domain head wins (the fast path of `retrain`)."""
+    and a domain head wins (the fast path of `retrain`). Below `calibration_min_labels`, a
+    `live_prior` (EM on the served traffic, `/v1/drift`) is served as a prior correction when
+    `airparadis.label_shift.prior_policy` allows it."""
     configure_tracking(platform)
     examples, count, contradictions = load_feedback(workdir)
     fitting, gate = split_feedback(examples, settings)
@@ -209,11 +283,23 @@ def calibrate(
         model = load_bundle(bundle_dir)
         if only_head_for is not None and model.info.family != only_head_for:
             return CalibrateResult(None, f"the champion is {model.info.family}")
+        if len(fitting) < settings.calibration_min_labels:
+            if live_prior is not None and only_head_for is None:
+                return _register_prior(
+                    model, bundle_dir, examples, live_prior, settings, platform, uri, count
+                )
+            return CalibrateResult(
+                None, f"nothing changes: {len(fitting)} labelled feedbacks; calibration needs "
+                f"{settings.calibration_min_labels}",
+            )  # fmt: skip
+        split, _ = prepare_split(settings, platform)
         try:
             calibration = fit_calibration(
                 raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
                 raw_threshold(model.info), settings.calibration_min_labels,
                 settings.calibration_folds, settings.seed, texts=fitting["text"].tolist(),
+                generic=generic_sample(model, split.train, settings),
+                encoder_dir=exported_encoder() if settings.head_embeddings else None,
             )  # fmt: skip
         except CalibrationError as exc:
             return CalibrateResult(None, f"nothing changes: {exc}")
@@ -222,7 +308,6 @@ def calibrate(
         info = read_info(bundle_dir)
         save_calibration(bundle_dir, info, calibration)
         served = load_bundle(bundle_dir)
-        split, _ = prepare_split(settings, platform)
         with mlflow.start_run(run_name=f"calibrate-{info.family}") as run:
             mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
                              "calibrated_from": uri})  # fmt: skip
@@ -233,10 +318,13 @@ def calibrate(
             )  # fmt: skip
             log_calibration(calibration)
             # The generic criterion reads the raw score, which a head leaves unchanged; the
-            # served ranking on the generic split is logged so a head that damages it shows.
-            test_labels, test_texts = split.test["label"].to_numpy(), split.test["text"].tolist()
-            served_test = binary_metrics(test_labels, served.predict_proba(test_texts),
-                                         served.info.threshold)  # fmt: skip
+            # served ranking on (a sample of) the generic split is the gate's second generic
+            # criterion, so a head that damages it is refused.
+            sample = served_generic_frame(split.test, settings)
+            served_test = binary_metrics(
+                sample["label"].to_numpy(), served.predict_proba(sample["text"].tolist()),
+                served.info.threshold,
+            )  # fmt: skip
             mlflow.log_metrics({f"test_{k}": v for k, v in finite_metrics(served_test).items()})
             if len(gate):
                 gate_metrics = binary_metrics(

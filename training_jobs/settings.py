@@ -197,6 +197,41 @@ class TrainingSettings(BaseSettings):
         description="Fewer labelled feedbacks than this for fitting: calibration changes nothing.",
     )
     calibration_folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds.")
+    head_embeddings: bool = Field(
+        default=True,
+        description="The domain head may read MiniLM sentence embeddings (ONNX, carried in the "
+        "bundle); cross-validation on feedback decides whether it does.",
+    )
+    head_generic_rows: int = Field(
+        default=1000,
+        ge=0,
+        description="Generic training-split tweets fitted beside the feedback in the domain "
+        "head, so it keeps generic tweets ranked; 0 fits on feedback alone.",
+    )
+    gate_generic_served_max_drop: float = Field(
+        default=0.01,
+        ge=0,
+        description="Largest loss of served (calibrated) generic ROC-AUC a domain gain may cost.",
+    )
+    gate_generic_served_rows: int = Field(
+        default=2000,
+        ge=100,
+        description="Test-split tweets the served generic criterion reads (embedding heads cost "
+        "milliseconds a tweet, so the full split would dominate a retrain).",
+    )
+    prior_min_tweets: int = Field(
+        default=500,
+        ge=1,
+        description="Unlabelled tweets the live EM prior must rest on before `calibrate` "
+        "serves it.",
+    )
+    prior_min_log_odds: float = Field(
+        default=0.25,
+        ge=0,
+        description="Smallest log-odds gap between the live EM prior and the served model's "
+        "prior for `calibrate` to serve it (0.25: about 6 points near one half, some three "
+        "standard errors of a share estimated on 500 tweets).",
+    )
     retrain_refit_generic: bool = Field(
         default=False,
         description="`retrain` refits the generic model even when the champion's domain head "

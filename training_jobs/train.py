@@ -32,9 +32,11 @@ from training_jobs.gate import (
     GateDecision,
     champion_score,
     decide,
+    decide_prior,
     decide_with_domain,
     generic_score,
     score,
+    served_generic_auc,
 )
 from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
 from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
@@ -133,6 +135,13 @@ def _bundle_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
+def served_generic_frame(test: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
+    """The fixed sample of the generic gate set the served generic criterion reads."""
+    if len(test) <= settings.gate_generic_served_rows:
+        return test
+    return test.sample(settings.gate_generic_served_rows, random_state=settings.seed)
+
+
 def gate_and_register(
     model_uri: str,
     served: SentimentClassifier,
@@ -142,11 +151,14 @@ def gate_and_register(
     tags: dict[str, str],
     domain_frame: pd.DataFrame | None = None,
     description: str = "",
+    prior_only: bool = False,
 ) -> tuple[RegisteredModel, GateDecision]:
     """Register a new version, score it and the champion on the gate set(s), set the alias.
 
     With `domain_frame` (the latest feedback) the two-criteria rule applies (see
     `training_jobs.gate`); otherwise the candidate must beat the champion on the gate set.
+    `prior_only` (a prior correction with no labels to judge it) is promoted when the raw
+    generic score holds: its evidence is the label-shift policy, not labels.
     """
     texts, labels = gate_frame["text"].tolist(), gate_frame["label"].to_numpy()
     domain = None
@@ -155,18 +167,25 @@ def gate_and_register(
             domain_frame["text"].tolist(), domain_frame["label"].to_numpy(),
             settings.gate_domain_metric,
         )  # fmt: skip
-    scorer = generic_score if domain is not None else score
+    scorer = generic_score if domain is not None or prior_only else score
     candidate = scorer(served, texts, labels, settings.gate_metric)
-    champion, champion_version, champion_domain = champion_score(
+    served_generic = None
+    if domain is not None:
+        sample = served_generic_frame(gate_frame, settings)
+        served_generic = (sample["text"].tolist(), sample["label"].to_numpy())
+    champion, champion_version, champion_domain, champion_served = champion_score(
         platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint"),
-        domain=domain, generic_raw=domain is not None,
+        domain=domain, generic_raw=domain is not None or prior_only,
+        served_generic=served_generic,
     )  # fmt: skip
     version = register_version(model_uri, platform.model_name, tags)
     if domain is not None:
+        assert served_generic is not None
         check = DomainCheck(
             settings.gate_domain_metric, settings.gate_domain_margin,
             settings.gate_generic_max_drop, len(domain[1]), score(served, *domain),
-            champion_domain,
+            champion_domain, served_generic_auc(served, *served_generic), champion_served,
+            settings.gate_generic_served_max_drop,
         )  # fmt: skip
         decision = decide_with_domain(
             candidate, champion, check, settings.gate_metric, platform, champion_version
@@ -174,8 +193,17 @@ def gate_and_register(
         mlflow.log_metric("gate.domain_candidate_score", check.candidate)
         if check.champion is not None:
             mlflow.log_metric("gate.domain_champion_score", check.champion)
+        if check.served_candidate is not None:
+            mlflow.log_metric("gate.generic_served_roc_auc_candidate", check.served_candidate)
+        if check.served_champion is not None:
+            mlflow.log_metric("gate.generic_served_roc_auc_champion", check.served_champion)
         mlflow.log_params({"gate.domain_metric": check.metric, "gate.domain_rows": check.rows,
                            "gate.generic_max_drop": check.generic_max_drop})  # fmt: skip
+    elif prior_only:
+        decision = decide_prior(
+            candidate, champion, settings.gate_generic_max_drop, settings.gate_metric, platform,
+            champion_version,
+        )  # fmt: skip
     else:
         decision = decide(
             candidate, champion, settings.gate_margin, settings.gate_metric, platform,
@@ -283,6 +311,8 @@ def log_calibration(calibration: Calibration) -> None:
     mlflow.log_params(
         {"calibration.method": calibration.method, "calibration.labels": calibration.labels,
          "calibration.head_c": calibration.head_c,
+         "calibration.head_features": calibration.head_features,
+         "calibration.head_generic_rows": calibration.head_generic_rows,
          "calibration.head_ngrams": len(calibration.head.vocabulary) if calibration.head else 0}
     )  # fmt: skip
     mlflow.log_metrics(

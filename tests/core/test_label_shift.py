@@ -39,3 +39,39 @@ def test_adjusted_posteriors_are_exact_under_the_new_prior() -> None:
 def test_empty_or_non_finite_sample_keeps_the_training_prior() -> None:
     assert estimate_prior(np.array([]), 0.4).prior == pytest.approx(0.4)
     assert estimate_prior(np.array([np.nan]), 0.4).count == 0
+
+
+def test_the_prior_policy_applies_only_a_confident_distant_estimate_that_does_not_hurt() -> None:
+    from airparadis.calibration import logit, prior_calibration
+    from airparadis.label_shift import PriorEstimate, log_odds_shift, prior_policy
+
+    y, p = calibrated_sample(0.15, 4000, seed=4)
+    estimate = estimate_prior(p, training_prior=0.5)
+    rules = {"min_tweets": 500, "min_log_odds": 0.7}
+    assert prior_policy(estimate, **rules).apply
+    # Labels at hand that it helps keep it on; too few labels cannot veto it.
+    kept = prior_policy(estimate, **rules, labelled=(p[:300], y[:300]))
+    assert kept.apply and kept.adjusted_macro_f1 is not None
+    assert kept.raw_macro_f1 is not None and kept.adjusted_macro_f1 >= kept.raw_macro_f1
+    # Feedback from a balanced population, where the shift hurts: switched off.
+    y_bal, p_bal = calibrated_sample(0.5, 600, seed=5)
+    hurt = prior_policy(estimate, **rules, labelled=(p_bal, y_bal))
+    assert not hurt.apply and "hurts" in hurt.reason
+    # Not confident (too few tweets, no convergence) or not far: nothing is applied.
+    few = PriorEstimate(estimate.prior, 0.5, estimate.iterations, True, 100)
+    assert not prior_policy(few, **rules).apply
+    unconverged = PriorEstimate(estimate.prior, 0.5, 1000, False, 4000)
+    assert not prior_policy(unconverged, **rules).apply
+    near = PriorEstimate(0.45, 0.5, 10, True, 4000)
+    assert not prior_policy(near, **rules).apply and "close" in prior_policy(near, **rules).reason
+    # Served as a calibration, it is exactly Bayes' re-weighting (a slope-1 map of the logit).
+    calibration = prior_calibration(estimate, 0.5, (p_bal, y_bal))
+    assert calibration.method == "prior" and calibration.slope == 1.0
+    assert calibration.intercept == pytest.approx(log_odds_shift(0.5, estimate.prior))
+    assert calibration.apply(p) == pytest.approx(
+        adjust_posteriors(p, 0.5, estimate.prior), abs=1e-9
+    )
+    assert calibration.prior == estimate.prior and calibration.heldout["raw"]["n"] == 600
+    assert float(logit(np.array([estimate.prior]))[0]) == pytest.approx(
+        calibration.intercept, abs=1e-6
+    )

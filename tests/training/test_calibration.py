@@ -224,7 +224,10 @@ def test_the_domain_head_travels_in_the_bundle_and_explains_exactly(
     assert stored["method"] == "domain_head" and stored["head_file"] == HEAD_FILE
     assert "head" not in stored  # the arrays live in the .npz, not in JSON
     with np.load(target / HEAD_FILE, allow_pickle=False) as data:  # plain arrays, no pickle
-        assert set(data.files) == {"format", "vocabulary", "idf", "coef"}
+        assert set(data.files) == {
+            "format", "vocabulary", "idf", "coef", "embedding_coef", "encoder_sha256",
+        }  # fmt: skip
+        assert data["embedding_coef"].size == 0  # no embeddings offered: n-grams only
     model = load_bundle(target)
     tweets = [*TWEETS, "quibbly the crew today", "QUIBBLY!!! the gate today http://t.co/q"]
     expected = calibration.apply(raw.predict_proba(tweets), tweets)

@@ -116,6 +116,28 @@ def test_gate_refuses_an_in_domain_gain_with_a_generic_regression() -> None:
     assert (no_gain.alias, no_gain.promoted) == ("challenger", False)
 
 
+def test_gate_refuses_a_domain_gain_that_reorders_generic_tweets() -> None:
+    from training_jobs.gate import DomainCheck, decide_prior, decide_with_domain
+
+    platform = PlatformSettings()
+
+    def check(served: float) -> DomainCheck:
+        return DomainCheck("macro_f1", 0.0, 0.005, 200, 0.85, 0.70, served, 0.886, 0.01)
+
+    # The raw generic score holds (a head leaves it unchanged) but the served ranking of
+    # generic tweets lost 0.036 ROC-AUC: refused.
+    reordered = decide_with_domain(0.800, 0.800, check(0.850), "accuracy", platform, "4")
+    assert (reordered.alias, reordered.promoted) == ("challenger", False)
+    assert "served generic roc_auc -0.0360 (beyond -0.01)" in reordered.reason
+    assert "served generic roc_auc 0.8500 vs 0.8860" in reordered.summary()
+    holds = decide_with_domain(0.800, 0.800, check(0.880), "accuracy", platform, "4")
+    assert (holds.alias, holds.promoted) == ("champion", True)
+    assert holds.as_dict()["generic_served_max_drop"] == 0.01
+    # A prior correction with no labels is judged on the raw generic score alone.
+    assert decide_prior(0.800, 0.800, 0.005, "accuracy", platform, "4").promoted
+    assert not decide_prior(0.780, 0.800, 0.005, "accuracy", platform, "4").promoted
+
+
 def test_retrain_keeps_the_latest_feedback_for_the_gate_and_calibrates(
     tmp_path: Path, sentiment140_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
