@@ -89,8 +89,10 @@ def encoder_source() -> Path:
 def cache_dir() -> Path:
     """Where the exported encoder is kept between runs (``AIRPARADIS_CACHE_DIR``, else
     ``~/.cache/airparadis``): exporting takes tens of seconds, loading it milliseconds."""
-    root = os.environ.get("AIRPARADIS_CACHE_DIR") or str(Path.home() / ".cache" / "airparadis")
-    return Path(root) / "head-encoder" / ENCODER_VERSION
+    from airparadis.settings import PlatformSettings
+
+    root = PlatformSettings().cache_dir or Path.home() / ".cache" / "airparadis"
+    return root / "head-encoder" / ENCODER_VERSION
 
 
 def exported_encoder() -> Path:

@@ -42,6 +42,11 @@ class PlatformSettings(BaseSettings):
         description="SQLAlchemy URL of the feedback store the server writes and retraining "
         "reads; unset means SQLite under `home`.",
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Caches kept between runs, such as the exported sentence encoder of the "
+        "domain head; unset means ~/.cache/airparadis.",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="Logs of every component: text for a terminal, or one JSON object a line "

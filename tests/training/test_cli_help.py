@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer.main
-from airparadis.cli import app
+from airparadis_cli.app import app
 from typer.testing import CliRunner
 
 
