@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer.main
-from airparadis_cli.app import app
 from typer.testing import CliRunner
+
+from airparadis_cli.app import app
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
