@@ -52,6 +52,7 @@ class GateDecision:
     generic_served_candidate: float | None = None
     generic_served_champion: float | None = None
     generic_served_max_drop: float | None = None
+    generic_served_metric: str = "roc_auc"
 
     def summary(self) -> str:
         champion = (
@@ -69,7 +70,8 @@ class GateDecision:
                     else "n/a"
                 )
                 served = (
-                    f"; served generic roc_auc {self.generic_served_candidate:.4f} vs "
+                    f"; served generic {self.generic_served_metric} "
+                    f"{self.generic_served_candidate:.4f} vs "
                     f"{versus_served} (may drop <= {self.generic_served_max_drop})"
                 )
             return (
@@ -93,10 +95,20 @@ def score(model: SentimentClassifier, texts: list[str], labels: np.ndarray, metr
     return binary_metrics(labels, model.predict_proba(texts), model.info.threshold)[metric]
 
 
-def served_generic_auc(model: SentimentClassifier, texts: list[str], labels: np.ndarray) -> float:
-    """ROC-AUC of the served (calibrated) probabilities on generic tweets: the ranking a
-    domain head may disturb, read without the threshold the domain's prior moves."""
-    return binary_metrics(labels, model.predict_proba(texts), model.info.threshold)["roc_auc"]
+def served_generic_auc(
+    model: SentimentClassifier, texts: list[str], labels: np.ndarray, metric: str = "roc_auc"
+) -> float:
+    """`metric` of the served (calibrated) output on generic tweets. ROC-AUC by default: the
+    ranking a domain head may disturb, read without the threshold the domain's prior moves.
+    On an operator's fixed gate set its labels at the served threshold are the contract, so
+    the gate metric is read there instead (see `served_generic_metric`)."""
+    return binary_metrics(labels, model.predict_proba(texts), model.info.threshold)[metric]
+
+
+def served_generic_metric(fixed_gate_set: bool, gate_metric: str) -> str:
+    """ROC-AUC on the generic test split (the domain's prior moves the threshold on purpose);
+    the gate metric on fixed gate files, whose labels the served model must keep answering."""
+    return gate_metric if fixed_gate_set else "roc_auc"
 
 
 def generic_score(
@@ -120,6 +132,7 @@ class DomainCheck:
     """Served generic ROC-AUC of the candidate (None: the criterion is not read)."""
     served_champion: float | None = None
     served_max_drop: float = 0.01
+    served_metric: str = "roc_auc"
 
 
 def decide_with_domain(
@@ -148,7 +161,7 @@ def decide_with_domain(
             served_holds = served_drop <= domain.served_max_drop
             holds = holds and served_holds
             reasons.append(
-                f"served generic roc_auc {-served_drop:+.4f} "
+                f"served generic {domain.served_metric} {-served_drop:+.4f} "
                 f"({'within' if served_holds else 'beyond'} -{domain.served_max_drop})"
             )
         promoted = gains and holds
@@ -162,6 +175,7 @@ def decide_with_domain(
         domain.candidate, domain.champion, domain.generic_max_drop, domain.served_candidate,
         domain.served_champion,
         domain.served_max_drop if domain.served_candidate is not None else None,
+        domain.served_metric,
     )  # fmt: skip
 
 
@@ -223,14 +237,14 @@ def champion_score(
     fingerprint: str | None = None,
     domain: tuple[list[str], np.ndarray, str] | None = None,
     generic_raw: bool = False,
-    served_generic: tuple[list[str], np.ndarray] | None = None,
+    served_generic: tuple[list[str], np.ndarray, str] | None = None,
 ) -> tuple[float | None, str | None, float | None, float | None]:
     """(score, version, in-domain score, served generic ROC-AUC) of the current champion;
     Nones when there is none.
 
     `domain` (texts, labels, metric) also scores the served champion on the feedback slice;
     `generic_raw` reads the generic score on the raw output (see `generic_score`);
-    `served_generic` (texts, labels) reads `served_generic_auc`.
+    `served_generic` (texts, labels, metric) reads `served_generic_auc`.
 
     A champion trained on other data (another fingerprint) may have trained on rows of this
     evaluation set; that is logged as a warning, since its score is then optimistic.

@@ -54,6 +54,7 @@ from training_jobs.train import (
     DomainFeedback,
     TrainResult,
     gate_and_register,
+    generic_gate_frame,
     log_calibration,
     prepare_split,
     served_generic_frame,
@@ -239,7 +240,8 @@ def _register_prior(
                             "label_shift.tweets": live_prior.count})  # fmt: skip
         log_calibration(calibration)
         registered, gate = gate_and_register(
-            log_bundle(served, bundle_dir), served, split.test, settings, platform,
+            log_bundle(served, bundle_dir), served, generic_gate_frame(settings, split), settings,
+            platform,
             tags={"family": info.family, "format": info.format, "stage": "calibrate",
                   "data.fingerprint": split.fingerprint},
             domain_frame=judged, prior_only=judged is None,
@@ -336,7 +338,7 @@ def calibrate(
                 )
             model_uri_logged = log_bundle(served, bundle_dir)
             registered, decision = gate_and_register(
-                model_uri_logged, served, split.test, settings, platform,
+                model_uri_logged, served, generic_gate_frame(settings, split), settings, platform,
                 tags={"family": info.family, "format": info.format, "stage": "calibrate",
                       "data.fingerprint": split.fingerprint},
                 domain_frame=gate if len(gate) else None,

@@ -37,6 +37,7 @@ from training_jobs.gate import (
     generic_score,
     score,
     served_generic_auc,
+    served_generic_metric,
 )
 from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
 from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
@@ -135,6 +136,11 @@ def _bundle_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
+def generic_gate_frame(settings: TrainingSettings, split: Split) -> pd.DataFrame:
+    """The generic gate set: the operator's fixed gate files when given, else the test split."""
+    return load_sources(settings.gate_data)[0] if settings.gate_data else split.test
+
+
 def served_generic_frame(test: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
     """The fixed sample of the generic gate set the served generic criterion reads."""
     if len(test) <= settings.gate_generic_served_rows:
@@ -172,7 +178,10 @@ def gate_and_register(
     served_generic = None
     if domain is not None:
         sample = served_generic_frame(gate_frame, settings)
-        served_generic = (sample["text"].tolist(), sample["label"].to_numpy())
+        served_generic = (
+            sample["text"].tolist(), sample["label"].to_numpy(),
+            served_generic_metric(bool(settings.gate_data), settings.gate_metric),
+        )  # fmt: skip
     champion, champion_version, champion_domain, champion_served = champion_score(
         platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint"),
         domain=domain, generic_raw=domain is not None or prior_only,
@@ -185,7 +194,7 @@ def gate_and_register(
             settings.gate_domain_metric, settings.gate_domain_margin,
             settings.gate_generic_max_drop, len(domain[1]), score(served, *domain),
             champion_domain, served_generic_auc(served, *served_generic), champion_served,
-            settings.gate_generic_served_max_drop,
+            settings.gate_generic_served_max_drop, served_generic[2],
         )  # fmt: skip
         decision = decide_with_domain(
             candidate, champion, check, settings.gate_metric, platform, champion_version
@@ -463,9 +472,7 @@ def train(
 
             registered = decision = None
             if register_model:
-                gate_frame = (
-                    load_sources(settings.gate_data)[0] if settings.gate_data else split.test
-                )
+                gate_frame = generic_gate_frame(settings, split)
                 registered, decision = gate_and_register(
                     model_uri, served, gate_frame, settings, platform,
                     tags={"family": family.name, "format": family.format,
