@@ -166,6 +166,11 @@ def test_values_schema_is_strict() -> None:
         (["--set", "mlflow.artifacts.type=azureBlob"], "storageAccount"),
         (["--set", "batchScoring.enabled=true"], "batchScoring.existingClaim"),
         (["--set", "dashboard.ingress.enabled=true"], "dashboard.ingress.host"),
+        (
+            ["--set", "modelServer.maxReplicas=7", "--set", "feedbackDb.poolSize=10"],
+            "70 connections",
+        ),
+        (["--set", "feedbackDb.poolSize=0"], "poolSize"),
     ],
 )
 def test_inconsistent_values_are_rejected(
@@ -224,6 +229,7 @@ def test_predictor_options(renderer: Renderer) -> None:
     env = env_of(predictor["containers"][0])
     assert env["AIRPARADIS_SERVER_ALERT_THRESHOLD"]["value"] == "5"
     assert env["AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS"]["value"] == "600"
+    assert env["AIRPARADIS_SERVER_FEEDBACK_DB_POOL_SIZE"]["value"] == "20"
     assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"] == {
         "name": "airparadis-appinsights",
         "key": "connectionString",
@@ -246,6 +252,7 @@ def test_chart_alert_defaults_equal_the_server_settings() -> None:
         fields["misprediction_window_seconds"].default
     )
     assert VALUES["alerting"]["driftPsiThreshold"] == fields["drift_psi_threshold"].default
+    assert VALUES["feedbackDb"]["poolSize"] == fields["feedback_db_pool_size"].default
 
 
 def test_prometheus_rules_use_the_numbers_the_predictor_gets(renderer: Renderer) -> None:
