@@ -42,7 +42,7 @@ from airparadis.domain_head import (
     head_rows,
 )
 from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE, SentenceEncoder
-from airparadis.label_shift import PriorEstimate, log_odds_shift
+from airparadis.label_shift import HeldoutMap, PriorEstimate, log_odds_shift
 from airparadis.metrics import binary_metrics, reliability_bins
 from airparadis.text import clean_tweets
 
@@ -351,25 +351,38 @@ def prior_calibration(
     estimate: PriorEstimate,
     raw_threshold: float = 0.5,
     labelled: tuple[np.ndarray, np.ndarray] | None = None,
+    heldout: HeldoutMap | None = None,
 ) -> Calibration:
     """The EM prior correction as a calibration (every route then serves it): posteriors
     re-weighted from the training prior to the estimated live one, decided at the raw
-    threshold. `labelled` feedback (raw P, labels; nothing was fitted on it) gives its
-    held-out figures."""
-    shift = log_odds_shift(estimate.training_prior, estimate.prior)
-    heldout: dict[str, dict[str, float | None]] = {}
+    threshold. With the `heldout` map the estimate was made through, the served map is that
+    map then the shift (a Platt map still). `labelled` feedback (raw P, labels; nothing was
+    fitted on it) gives its held-out figures."""
+    slope, base = (heldout.slope, heldout.intercept) if heldout is not None else (1.0, 0.0)
+    intercept = base + log_odds_shift(estimate.training_prior, estimate.prior)
+    heldout_figures: dict[str, dict[str, float | None]] = {}
     reliability: list[dict[str, float | int]] = []
     if labelled is not None and len(labelled[1]):
         p, y = np.asarray(labelled[0], float), np.asarray(labelled[1], np.int64)
-        adjusted = _sigmoid(logit(p) + shift)
+        adjusted = _sigmoid(slope * logit(p) + intercept)
         at = np.full_like(p, raw_threshold)
-        heldout = {"raw": _heldout(y, p, at), "calibrated": _heldout(y, adjusted, at)}
+        heldout_figures = {"raw": _heldout(y, p, at), "calibrated": _heldout(y, adjusted, at)}
         reliability = reliability_bins(y, adjusted)
     return Calibration(
-        method="prior", slope=1.0, intercept=shift, threshold=raw_threshold,
+        method="prior", slope=slope, intercept=intercept, threshold=raw_threshold,
         prior=estimate.prior, labels=0 if labelled is None else len(labelled[1]),
-        raw_threshold=raw_threshold, heldout=heldout, reliability=reliability,
+        raw_threshold=raw_threshold, heldout=heldout_figures, reliability=reliability,
     )  # fmt: skip
+
+
+def fit_heldout_map(p_positive: np.ndarray, labels: np.ndarray) -> HeldoutMap | None:
+    """The Platt map that calibrates the model's raw posteriors on its held-out split (what
+    the live EM prior runs through, `airparadis.label_shift`); None without both classes."""
+    y = np.asarray(labels, dtype=np.int64)
+    if y.size == 0 or y.min() == y.max():
+        return None
+    slope, intercept = fit_map("platt", logit(p_positive), y)
+    return HeldoutMap(slope, intercept, float(y.mean()))
 
 
 def calibration_of(info: BundleInfo) -> Calibration | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from airparadis import DEFAULT_THRESHOLD
+from airparadis.label_shift import HeldoutMap
 from airparadis.text import clean_tweet
 
 REFERENCE_FILE = "drift_reference.json"
@@ -48,11 +49,14 @@ class InputStats:
 
 @dataclass(frozen=True)
 class DriftReference:
-    """What the model saw at training time: held-out statistics and its vocabulary."""
+    """What the model saw at training time: held-out statistics and its vocabulary, and the
+    map that calibrates its raw posteriors on held-out tweets (the live EM prior runs through
+    it; None for bundles trained before it existed)."""
 
     stats: InputStats
     vocabulary: frozenset[str] = field(repr=False)
     threshold: float = DEFAULT_THRESHOLD
+    em_map: HeldoutMap | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ def build_reference(
     heldout_proba: np.ndarray,
     threshold: float,
     seed: int = 0,
+    em_map: HeldoutMap | None = None,
 ) -> DriftReference:
     """The vocabulary comes from training tweets; the statistics from held-out ones, which
     the model did not fit, so they look like what live traffic should look like."""
@@ -128,7 +133,7 @@ def build_reference(
         train_texts = [train_texts[i] for i in picked]
     vocabulary = build_vocabulary(train_texts)
     stats = input_stats(heldout_texts, heldout_proba, vocabulary, threshold)
-    return DriftReference(stats=stats, vocabulary=vocabulary, threshold=threshold)
+    return DriftReference(stats=stats, vocabulary=vocabulary, threshold=threshold, em_map=em_map)
 
 
 def compare(reference: DriftReference, texts: Sequence[str], proba: np.ndarray) -> DriftReport:
@@ -142,7 +147,9 @@ def compare(reference: DriftReference, texts: Sequence[str], proba: np.ndarray) 
 
 
 def save_reference(directory: Path, reference: DriftReference) -> None:
-    body = {"threshold": reference.threshold, "stats": asdict(reference.stats)}
+    body: dict[str, object] = {"threshold": reference.threshold, "stats": asdict(reference.stats)}
+    if reference.em_map is not None:
+        body["em_map"] = reference.em_map.to_dict()
     (directory / REFERENCE_FILE).write_text(json.dumps(body, indent=2))
     (directory / VOCABULARY_FILE).write_text("\n".join(sorted(reference.vocabulary)) + "\n")
 
@@ -158,4 +165,5 @@ def load_reference(directory: Path) -> DriftReference | None:
         stats=InputStats(**body["stats"]),
         vocabulary=frozenset(w for w in words if w),
         threshold=float(body["threshold"]),
+        em_map=HeldoutMap.from_dict(body["em_map"]) if "em_map" in body else None,
     )

@@ -6,6 +6,14 @@ the EM method of Saerens, Latinne and Decaestecker (2002, "Adjusting the outputs
 classifier to new a priori probabilities") estimates the new prior from unlabelled posteriors
 alone, and Bayes' rule re-weights each posterior to it. Both the predictor's monitor and the
 evaluation code use these functions, so what ops see and what the bench measures agree.
+
+EM rests on posteriors that are calibrated at the training prior. A model's posteriors on
+tweets it never fitted are not quite that (its mean posterior on held-out tweets sits below or
+above their true share), and EM amplifies such an offset the weaker the model ranks: balanced
+traffic can read as a large shift. So training fits a `HeldoutMap` (Platt, on the held-out
+split) and the monitor runs EM on posteriors put through it, at the held-out share: the
+bias-corrected calibration that Alexandari, Kundaje and Shrikumar (2020, "Maximum likelihood
+with bias-corrected calibration is hard-to-beat at label shift adaptation") found EM needs.
 """
 
 from __future__ import annotations
@@ -29,6 +37,28 @@ class PriorEstimate:
     iterations: int
     converged: bool
     count: int
+
+
+@dataclass(frozen=True)
+class HeldoutMap:
+    """``sigmoid(slope * logit(p) + intercept)``: the model's raw P(positive) made calibrated
+    on its held-out split, whose positive share is `prior`."""
+
+    slope: float
+    intercept: float
+    prior: float
+
+    def apply(self, p_positive: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-12, 1 - 1e-12)
+        z = self.slope * (np.log(p) - np.log1p(-p)) + self.intercept
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"slope": self.slope, "intercept": self.intercept, "prior": self.prior}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, float]) -> HeldoutMap:
+        return cls(float(body["slope"]), float(body["intercept"]), float(body["prior"]))
 
 
 def _clip(prior: float) -> float:
@@ -59,14 +89,19 @@ def estimate_prior(
     *,
     tolerance: float = 1e-6,
     max_iterations: int = 1000,
+    heldout: HeldoutMap | None = None,
 ) -> PriorEstimate:
     """Saerens et al.'s EM: alternate re-weighting the posteriors and averaging them.
 
     The fixed point is the maximum-likelihood prior of the unlabelled sample, given a
-    classifier calibrated at `training_prior`. An empty sample keeps the training prior.
+    classifier calibrated at `training_prior`. With a `heldout` map, the raw posteriors are
+    first calibrated on held-out data and its share is the training prior. An empty sample
+    keeps the training prior.
     """
     p = np.asarray(p_positive, dtype=np.float64)
     p = p[np.isfinite(p)]
+    if heldout is not None:
+        p, training_prior = heldout.apply(p), heldout.prior
     prior = _clip(training_prior)
     if p.size == 0:
         return PriorEstimate(prior, prior, 0, True, 0)
@@ -103,6 +138,7 @@ def prior_policy(
     labelled: tuple[np.ndarray, np.ndarray] | None = None,
     min_check_labels: int = 20,
     threshold: float = 0.5,
+    heldout: HeldoutMap | None = None,
 ) -> PriorDecision:
     """The label-shift policy before labels can support a calibration.
 
@@ -110,7 +146,8 @@ def prior_policy(
     unlabelled tweets) and far from the training prior (odds moved by at least
     `min_log_odds`), since a miscalibrated model makes EM drift on balanced traffic; and
     never when the labelled feedback at hand (`labelled`: raw P(positive), labels; at least
-    `min_check_labels` of them, none fitted on) scores lower with it than without.
+    `min_check_labels` of them, none fitted on) scores lower with it than without. `heldout`
+    is the map the estimate was made through (`estimate_prior`).
     """
     if not estimate.converged or estimate.count < min_tweets:
         return PriorDecision(
@@ -131,7 +168,8 @@ def prior_policy(
         )  # fmt: skip
     p, y = labelled
     raw = float(binary_metrics(y, p, threshold)["macro_f1"])
-    moved = adjust_posteriors(p, estimate.training_prior, estimate.prior)
+    calibrated = heldout.apply(p) if heldout is not None else p
+    moved = adjust_posteriors(calibrated, estimate.training_prior, estimate.prior)
     adjusted = float(binary_metrics(y, moved, threshold)["macro_f1"])
     if adjusted < raw:
         return PriorDecision(

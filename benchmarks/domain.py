@@ -145,7 +145,12 @@ def read_curve(
     retrain: bool = True,
 ) -> dict[int | None, Reading]:
     from airparadis.bundle import load_bundle
-    from airparadis.calibration import prior_calibration, save_calibration, training_prior
+    from airparadis.calibration import (
+        fit_heldout_map,
+        prior_calibration,
+        save_calibration,
+        training_prior,
+    )
     from airparadis.label_shift import estimate_prior, prior_policy
     from airparadis.metrics import binary_metrics
     from training_jobs.families import get_family
@@ -157,7 +162,8 @@ def read_curve(
     family = get_family("tfidf_lr")
     params = dict(family.default_params)
     s140 = test["label"].to_numpy()
-    generic_s140 = binary_metrics(s140, generic.predict_proba(test["text"].tolist()))  # type: ignore[attr-defined]
+    generic_test_p = generic.predict_proba(test["text"].tolist())  # type: ignore[attr-defined]
+    generic_s140 = binary_metrics(s140, generic_test_p)
     served_test = served_generic_frame(test, settings)
     served_labels, served_texts = served_test["label"].to_numpy(), served_test["text"].tolist()
     generic_p = generic.predict_proba(served_texts)  # type: ignore[attr-defined]
@@ -170,16 +176,23 @@ def read_curve(
             # The label-shift policy on the pool's unlabelled tweets (the live window), as
             # `calibrate --live-prior` applies it: served only when confident and distant.
             prior = training_prior(generic.info)  # type: ignore[attr-defined]
-            estimate = estimate_prior(generic.predict_proba(pool["text"].tolist()), prior)  # type: ignore[attr-defined]
+            # Trained as `airparadis train` trains: the EM map comes from the test split.
+            heldout_map = fit_heldout_map(generic_test_p, s140)
+            estimate = estimate_prior(
+                generic.predict_proba(pool["text"].tolist()),
+                prior,
+                heldout=heldout_map,  # type: ignore[attr-defined]
+            )
             decision = prior_policy(
                 estimate, min_tweets=settings.prior_min_tweets,
-                min_log_odds=settings.prior_min_log_odds,
+                min_log_odds=settings.prior_min_log_odds, heldout=heldout_map,
             )  # fmt: skip
             with_prior = raw
             if decision.apply:
                 target = tmp / "prior"
                 _copy_bundle(generic_dir, target)
-                save_calibration(target, generic.info, prior_calibration(estimate))  # type: ignore[attr-defined]
+                calibration = prior_calibration(estimate, heldout=heldout_map)
+                save_calibration(target, generic.info, calibration)  # type: ignore[attr-defined]
                 with_prior = macro_f1(load_bundle(target), heldout)
             readings[count] = Reading(
                 raw, with_prior, raw, raw, raw, None, generic_s140["accuracy"], 0.0, raw,

@@ -26,7 +26,7 @@ from scipy.special import expit, logit
 from airparadis.bundle import BundleInfo
 from airparadis.calibration import calibration_of, training_prior
 from airparadis.drift import DriftReference, DriftReport, compare
-from airparadis.label_shift import PriorEstimate, estimate_prior
+from airparadis.label_shift import HeldoutMap, PriorEstimate, estimate_prior
 
 PSI_METRIC = "airparadis_drift_psi"
 """One name on /metrics, in Azure Monitor's customMetrics and in the alert rules."""
@@ -45,6 +45,7 @@ class DriftMonitor:
         self._texts: deque[str] = deque(maxlen=window)
         self._proba: deque[float] = deque(maxlen=window)
         self._reference: DriftReference | None = None
+        self._em_map: HeldoutMap | None = None
         self._training_prior = DEFAULT_PRIOR
         self._to_raw: Callable[[np.ndarray], np.ndarray] | None = None
         self._recorded = 0
@@ -61,6 +62,7 @@ class DriftMonitor:
         """
         with self._lock:
             self._reference = reference
+            self._em_map = reference.em_map if reference is not None else None
             self._training_prior = training_prior(info) if info else DEFAULT_PRIOR
             self._to_raw = uncalibrate(info) if info else None
             self._texts.clear()
@@ -69,7 +71,9 @@ class DriftMonitor:
 
     @property
     def training_prior(self) -> float:
-        return self._training_prior
+        """The prior the live EM estimate is compared with: the held-out share its map was
+        fitted at, else the prior the served posteriors assume."""
+        return self._em_map.prior if self._em_map is not None else self._training_prior
 
     def record(self, texts: Sequence[str], proba: Sequence[float]) -> None:
         with self._lock:
@@ -95,14 +99,20 @@ class DriftMonitor:
         return report
 
     def prior(self) -> PriorEstimate | None:
-        """The live window's positive share estimated by EM; None until it holds
-        `min_tweets` (recomputed only when something was recorded since the last call)."""
+        """The live window's positive share estimated by EM (through the reference's held-out
+        map when it has one); None until it holds `min_tweets` (recomputed only when something
+        was recorded since the last call)."""
         with self._lock:
             recorded, prior = self._recorded, self._training_prior
+            em_map, to_raw = self._em_map, self._to_raw
             if self._cached_prior[0] == recorded:
                 return self._cached_prior[1]
             proba = np.fromiter(self._proba, dtype=float)
-        estimate = estimate_prior(proba, prior) if len(proba) >= self.min_tweets else None
+        if em_map is not None and to_raw is not None:
+            proba = to_raw(proba)  # the map calibrates the raw scale
+        estimate = (
+            estimate_prior(proba, prior, heldout=em_map) if len(proba) >= self.min_tweets else None
+        )
         with self._lock:
             self._cached_prior = (recorded, estimate)
         return estimate

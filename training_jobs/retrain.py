@@ -41,6 +41,7 @@ from airparadis.calibration import (
     raw_threshold,
     save_calibration,
 )
+from airparadis.drift import load_reference
 from airparadis.embedding import exported_encoder
 from airparadis.feedback_export import export_feedback
 from airparadis.label_shift import PriorEstimate, prior_policy
@@ -220,14 +221,17 @@ def _register_prior(
     labelled = None
     if len(examples):
         labelled = (raw_proba(model, examples["text"].tolist()), examples["label"].to_numpy())
+    reference = load_reference(bundle_dir)
+    heldout = reference.em_map if reference is not None else None
     decision = prior_policy(
         live_prior, min_tweets=settings.prior_min_tweets,
         min_log_odds=settings.prior_min_log_odds, labelled=labelled,
         min_check_labels=settings.feedback_gate_min, threshold=raw_threshold(model.info),
+        heldout=heldout,
     )  # fmt: skip
     if not decision.apply:
         return CalibrateResult(None, f"no prior correction: {decision.reason}")
-    calibration = prior_calibration(live_prior, raw_threshold(model.info), labelled)
+    calibration = prior_calibration(live_prior, raw_threshold(model.info), labelled, heldout)
     info = read_info(bundle_dir)
     save_calibration(bundle_dir, info, calibration)
     served = load_bundle(bundle_dir)

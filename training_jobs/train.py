@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
-from airparadis.calibration import Calibration, CalibrationError, fit_calibration, save_calibration
+from airparadis.calibration import (
+    Calibration,
+    CalibrationError,
+    fit_calibration,
+    fit_heldout_map,
+    save_calibration,
+)
 from airparadis.drift import build_reference, save_reference
 from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
@@ -419,13 +425,13 @@ def train(
                 by_split[name], proba = _score(served, frame)
                 if name == "test":
                     predictions = pd.DataFrame({"label": frame["label"], "p_positive": proba})
+            test_raw = predictions["p_positive"].to_numpy()
             if calibration is not None:  # generic quality is read on the raw score
                 from airparadis.calibration import raw_proba, raw_threshold
 
+                test_raw = raw_proba(served, split.test["text"].tolist())
                 by_split["test_raw"] = binary_metrics(
-                    split.test["label"].to_numpy(),
-                    raw_proba(served, split.test["text"].tolist()),
-                    raw_threshold(served.info),
+                    split.test["label"].to_numpy(), test_raw, raw_threshold(served.info)
                 )
             for name, values in by_split.items():
                 mlflow.log_metrics({f"{name}_{k}": v for k, v in finite_metrics(values).items()})
@@ -462,6 +468,7 @@ def train(
                 predictions["p_positive"].to_numpy(),
                 served.info.threshold,
                 settings.seed,
+                em_map=fit_heldout_map(test_raw, split.test["label"].to_numpy()),
             )
             save_reference(bundle_dir, drift)
             mlflow.log_metrics(

@@ -75,3 +75,47 @@ def test_the_prior_policy_applies_only_a_confident_distant_estimate_that_does_no
     assert float(logit(np.array([estimate.prior]))[0]) == pytest.approx(
         calibration.intercept, abs=1e-6
     )
+
+
+def _miscalibrated_sample(prior: float, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posteriors of a model that ranks well but is off on tweets it never fitted: the true
+    log-odds halved and moved down, as a model shrinks and shifts out of sample."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(count) < prior).astype(np.int64)
+    x = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)
+    return 1.0 / (1.0 + np.exp(-(0.5 * 2.0 * x - 0.3))), y
+
+
+@pytest.mark.parametrize("live_prior", [0.5, 0.2])
+def test_em_through_the_heldout_map_reads_the_live_prior_of_a_miscalibrated_model(
+    live_prior: float,
+) -> None:
+    from airparadis.calibration import fit_heldout_map
+
+    heldout = fit_heldout_map(*_miscalibrated_sample(0.52, 4000, seed=1))
+    assert heldout is not None and heldout.prior == pytest.approx(0.52, abs=0.03)
+    live, _ = _miscalibrated_sample(live_prior, 5000, seed=2)
+    naive = estimate_prior(live, training_prior=0.52)
+    mapped = estimate_prior(live, training_prior=0.52, heldout=heldout)
+    assert abs(naive.prior - live_prior) > 0.08, naive  # EM alone is fooled by the offset
+    assert mapped.prior == pytest.approx(live_prior, abs=0.03)
+    assert mapped.training_prior == pytest.approx(heldout.prior)
+
+
+def test_the_prior_correction_serves_the_heldout_map_then_the_shift() -> None:
+    from airparadis.calibration import fit_heldout_map, logit, prior_calibration
+
+    heldout = fit_heldout_map(*_miscalibrated_sample(0.5, 4000, seed=3))
+    assert heldout is not None
+    live, y = _miscalibrated_sample(0.2, 5000, seed=4)
+    estimate = estimate_prior(live, training_prior=0.5, heldout=heldout)
+    calibration = prior_calibration(estimate, 0.5, (live, y), heldout)
+    served = 1.0 / (1.0 + np.exp(-(calibration.slope * logit(live) + calibration.intercept)))
+    assert served.mean() == pytest.approx(0.2, abs=0.03)  # calibrated at the live share
+    assert calibration.slope == pytest.approx(heldout.slope)
+
+
+def test_a_one_class_heldout_split_gives_no_map() -> None:
+    from airparadis.calibration import fit_heldout_map
+
+    assert fit_heldout_map(np.array([0.2, 0.7]), np.array([1, 1])) is None

@@ -1,5 +1,6 @@
 """The drift statistics that training stores and the predictor compares against."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from airparadis.drift import (
     save_reference,
     shares,
 )
+from airparadis.label_shift import HeldoutMap
 
 TRAIN = ["great flight thanks", "lost my bag again", "the crew was great", "my bag is late"]
 
@@ -53,6 +55,20 @@ def test_reference_keeps_tokens_seen_twice_and_round_trips(tmp_path: Path) -> No
     loaded = load_reference(tmp_path)
     assert loaded == reference
     assert load_reference(tmp_path / "missing") is None
+
+
+def test_the_heldout_map_travels_with_the_reference(tmp_path: Path) -> None:
+    em_map = HeldoutMap(slope=1.7, intercept=-0.4, prior=0.52)
+    reference = build_reference(
+        TRAIN, TRAIN, np.array([0.9, 0.1, 0.8, 0.2]), threshold=0.5, em_map=em_map
+    )
+    save_reference(tmp_path, reference)
+    assert load_reference(tmp_path) == reference
+    older = tmp_path / "older"  # a reference written before the map existed
+    older.mkdir()
+    save_reference(older, replace(reference, em_map=None))
+    loaded = load_reference(older)
+    assert loaded is not None and loaded.em_map is None
 
 
 def test_compare_reports_no_drift_on_reference_like_traffic_and_drift_on_shifted() -> None:

@@ -16,6 +16,7 @@ from sklearn.metrics import f1_score
 
 from model_server.feedback import FeedbackStore, default_sqlite_url
 from tests.conftest import AIRLINE_FILE, MODEL_NAME, RunningServer, server_env, start_server
+from training_jobs.data import load_sources
 
 API_KEY = "replay-test-key"
 
@@ -228,3 +229,74 @@ def test_replay_retrain_and_serve_the_airline_domain(
         assert after > before + 0.05, (before, after)
     finally:
         server.stop()
+
+
+def _live_traffic(server: RunningServer, tweets: list[str]) -> None:
+    """Unlabelled traffic, the way clients send it: predictions only, no feedback."""
+    for start in range(0, len(tweets), 100):
+        response = httpx.post(
+            server.predict_url, json={"instances": tweets[start : start + 100]}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_calibrate_live_prior_serves_the_airline_prior_before_any_label(
+    tmp_path: Path, sentiment140_dir: Path, airline_file: Path
+) -> None:
+    """`calibrate --live-prior` on a real server: with generic traffic the live prior is the
+    training prior and nothing changes (EM on the raw posteriors read a shift there: the
+    held-out map removes it); with airline traffic (mostly complaints) the EM prior from
+    /v1/drift is served as a prior correction, through the gate, without one label, and the
+    running server follows it: fewer tweets called positive, more complaints caught."""
+    window = 700
+    env = server_env(
+        tmp_path,
+        AIRPARADIS_TRAIN_DATA=str(sentiment140_dir),
+        # A model that ranks airline tweets about as well as the champion does; on a few
+        # thousand tweets the domain's vocabulary is mostly unseen and no prior reads true.
+        AIRPARADIS_TRAIN_MAX_ROWS="30000",
+        AIRPARADIS_TRAIN_GATE_GENERIC_MAX_DROP="0.05",
+    )
+    _cli(env, tmp_path, "train", "--family", "tfidf_lr")
+    server = start_server(
+        tmp_path,
+        f"models:/{MODEL_NAME}@champion",
+        AIRPARADIS_SERVER_RELOAD_INTERVAL_SECONDS="1",
+        AIRPARADIS_SERVER_DRIFT_WINDOW=str(window),
+    )
+    env["AIRPARADIS_TRAIN_REPLAY_SERVER_URL"] = server.url
+    try:
+        generic, _ = load_sources([sentiment140_dir])
+        _live_traffic(server, generic.sample(window, random_state=7)["text"].tolist())
+        out = _cli(env, tmp_path, "calibrate", "--live-prior")
+        assert "no prior correction" in out, out
+        assert httpx.get(f"{server.url}/v1/info").json()["version"] == "1"
+
+        frame = pd.read_parquet(airline_file, columns=["text", "label"])
+        labelled = frame[frame["label"] != "neutral"]
+        later = labelled.iloc[1500:1900]  # never part of the traffic the prior is read from
+        before = _positive_share_and_recall(server, later)
+        _live_traffic(server, labelled["text"].head(window).tolist())
+        out = _cli(env, tmp_path, "calibrate", "--live-prior")
+        assert "prior correction" in out and "-> @champion" in out, out
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/v1/info").json()["version"] != "2":
+            assert time.monotonic() < deadline, "the server did not follow the corrected model"
+            time.sleep(0.25)
+        after = _positive_share_and_recall(server, later)
+        print(f"positive share, complaints caught: {before} -> {after}")
+        assert after[0] < before[0] - 0.05 and after[1] > before[1] + 0.05, (before, after)
+    finally:
+        server.stop()
+
+
+def _positive_share_and_recall(server: RunningServer, frame: pd.DataFrame) -> tuple[float, float]:
+    response = httpx.post(
+        server.predict_url, json={"instances": frame["text"].tolist()}, timeout=60
+    )
+    predicted = pd.Series([p["label"] for p in response.json()["predictions"]], index=frame.index)
+    negative = frame["label"] == "negative"
+    return (
+        round(float((predicted == "positive").mean()), 3),
+        round(float((predicted[negative] == "negative").mean()), 3),
+    )
