@@ -99,15 +99,15 @@ def data_report(
 
 
 def _log_run(out: Path, payload: dict[str, Any], platform: PlatformSettings) -> str:
-    """One MLflow run (stage ``data-report``) with the numbers as metrics, the folder as
+    """One MLflow run (tagged `DATA_REPORT_STAGE`) with the numbers as metrics, the folder as
     artifacts under ``data_report/``."""
     import mlflow
 
-    from airparadis.tracking import configure_tracking
+    from airparadis.tracking import DATA_REPORT_STAGE, configure_tracking
 
     configure_tracking(platform)
     with mlflow.start_run(run_name="data-report") as run:
-        mlflow.set_tags({"stage": "data-report"})
+        mlflow.set_tags({"stage": DATA_REPORT_STAGE})
         mlflow.log_params({"data.source": payload["source"], "data.against": payload["against"]})
         mlflow.log_metrics({k: float(v) for k, v in payload["metrics"].items()})
         mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_PATH)

@@ -71,8 +71,13 @@ def test_the_report_counts_what_the_data_holds(tmp_path: Path) -> None:
     assert overlap.top_oov[0] == ("xxuser", 2)
 
 
-def test_the_command_writes_markdown_plots_and_logs_them_to_mlflow(tmp_path: Path) -> None:
+def test_the_command_writes_markdown_plots_and_logs_them_to_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
+
+    from airparadis.settings import PlatformSettings
+    from dashboard.data_report_view import DataReportView, read_latest_data_report
 
     source, other = _write(tmp_path)
     home, out = tmp_path / "home", tmp_path / "home" / "reports" / "data" / "r1"
@@ -100,6 +105,17 @@ def test_the_command_writes_markdown_plots_and_logs_them_to_mlflow(tmp_path: Pat
     assert run.data.tags["stage"] == "data-report"
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "data_report")}
     assert "data_report/report.md" in logged and "data_report/token_lengths.png" in logged
+    # The ops page's card reads the same run back.
+    monkeypatch.setenv("AIRPARADIS_HOME", str(home))
+    latest = read_latest_data_report(PlatformSettings())
+    assert latest is not None and latest.run_id == run.info.run_id
+    assert latest.against == str(other) and latest.metrics["rows"] == 24.0
+    card = DataReportView(PlatformSettings())._body.object
+    assert "24 labelled tweets, 58.33 % positive" in card and "OOV rate 37.50 %" in card
+    monkeypatch.setenv("AIRPARADIS_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow set it for `home`
+    assert read_latest_data_report(PlatformSettings()) is None
+    assert "No data report yet" in DataReportView(PlatformSettings())._body.object
 
 
 @pytest.mark.parametrize(
