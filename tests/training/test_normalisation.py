@@ -157,3 +157,19 @@ def test_the_server_normalises_a_stem_bundle_like_training(tmp_path: Path) -> No
     served = [p["probability"] for p in response.json()["predictions"]]
     np.testing.assert_allclose(served, expected, rtol=1e-9)
     assert served[0] < 0.5 < served[1]
+
+
+def test_the_setting_and_optuna_choose_it_for_the_two_families_it_fits() -> None:
+    import optuna
+
+    from training_jobs.families import get_family
+    from training_jobs.train import resolve_params
+
+    settings = TrainingSettings(normalisation="lemma")
+    for name in ("tfidf_lr", "rnn"):
+        family = get_family(name)
+        assert resolve_params(family, settings, None)["normalisation"] == "lemma"
+        assert resolve_params(family, TrainingSettings(), None)["normalisation"] == "none"
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        seen = {family.search_space(study.ask())["normalisation"] for _ in range(30)}
+        assert seen == set(NORMALISATIONS)
