@@ -7,7 +7,7 @@ Markdown, PNG plots and ``summary.json`` into a folder, and log that folder to M
 from __future__ import annotations
 
 import json
-import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,6 @@ from training_jobs.data_report import (
     vocabulary_overlap,
 )
 
-logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
 CLASS_PLOT = "class_balance.png"
@@ -69,8 +68,6 @@ def data_report(
     log_to_mlflow: bool = True,
 ) -> ReportResult:
     """Analyse `source` (and its vocabulary against `against`), write, and log the report."""
-    import time
-
     started = time.perf_counter()
     tweets = read_labelled(source)
     summary, cleaned = summarise(tweets)
