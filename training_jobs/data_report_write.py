@@ -27,7 +27,6 @@ from training_jobs.data_report import (
     vocabulary_overlap,
 )
 
-
 REPORT_FILE = "report.md"
 CLASS_PLOT = "class_balance.png"
 LENGTH_PLOT = "token_lengths.png"
