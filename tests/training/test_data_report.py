@@ -150,3 +150,17 @@ def _text(path: Path, content: str) -> Path:
 def _parquet(path: Path, columns: dict[str, list[str]]) -> Path:
     pd.DataFrame(columns).to_parquet(path)
     return path
+
+
+def test_the_ops_page_carries_the_data_report_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.app import ops_app
+    from tests.dashboard.conftest import settings_for
+
+    monkeypatch.setenv("AIRPARADIS_HOME", str(tmp_path / "home"))
+    page = ops_app(settings_for("http://127.0.0.1:9"))
+    cards = [part for part in page.main if "ap-data-report" in part.css_classes]
+    assert len(cards) == 1 and "No data report yet" in str(cards[0].objects[1].object)
+    without_registry = ops_app(settings_for("http://127.0.0.1:9", registry_enabled=False))
+    assert not any("ap-data-report" in part.css_classes for part in without_registry.main)
