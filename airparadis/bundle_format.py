@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from airparadis import DEFAULT_THRESHOLD, LABELS
-from airparadis.text import CLEANING_VERSION
+from airparadis.text import CLEANING_VERSION, NORMALISATIONS
 
 BUNDLE_FILE = "bundle.json"
 
@@ -34,6 +34,9 @@ class BundleInfo:
     family: str
     format: str
     cleaning_version: int = CLEANING_VERSION
+    normalisation: str = "none"
+    """Token normalisation after cleaning (`airparadis.text.NORMALISATIONS`), chosen at
+    training and applied by serving; bundles written before it existed load as none."""
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     threshold: float = DEFAULT_THRESHOLD
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -91,6 +94,11 @@ def read_info(directory: Path) -> BundleInfo:
         raise BundleError(
             f"{directory} was trained with cleaning v{info.cleaning_version}, "
             f"this code cleans with v{CLEANING_VERSION}; retrain the model"
+        )
+    if info.normalisation not in NORMALISATIONS:
+        raise BundleError(
+            f"{directory} asks for token normalisation {info.normalisation!r}, which this code "
+            f"does not know (it knows {', '.join(NORMALISATIONS)})"
         )
     return info
 

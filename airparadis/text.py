@@ -8,6 +8,10 @@ built (see `airparadis.fastpath`), ASCII text without '&' (most tweets) is clean
 `Cleaner`, built from the same tables, because serving pays this cost on every request;
 `clean_tweet` picks the path, so training and serving still share one function, and the tests
 hold both paths to the same output.
+
+Token normalisation (`NORMALISATIONS`: none, Snowball stemming, or lemmatization) is a model
+choice stored in every bundle; it runs after cleaning, per token, in Python, whichever path
+cleaned the text, and leaves the placeholder tokens whole.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Literal, get_args
 
 from airparadis.fastpath import TextCleaner, use_compiled
 
@@ -27,6 +32,12 @@ NEGATIVE_EMOTICON_TOKEN = "xxsad"
 
 CLEANING_VERSION = 2
 """Stored in every model bundle; bump it whenever the output of `clean_tweet` changes."""
+
+Normalisation = Literal["none", "stem", "lemma"]
+NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
+"""After cleaning, each token as it is, its Snowball English stem (``pystemmer``), or its
+English lemma (``simplemma``, whose dictionary ships in its wheel: nothing is downloaded)."""
+PLACEHOLDERS = frozenset({URL_TOKEN, USER_TOKEN, POSITIVE_EMOTICON_TOKEN, NEGATIVE_EMOTICON_TOKEN})
 
 _POSITIVE_EMOTICONS = (
     ":)", ":-)", ": )", ":]", ":d", ":-d", "=)", "=]", ";)", ";-)", ";d", ":p", ":-p",
@@ -122,10 +133,52 @@ def text_cleaner() -> TextCleaner:
     return compiled_cleaner() if use_compiled() else PatternCleaner()
 
 
-def clean_tweet(text: str) -> str:
-    """Normalise one tweet into space-separated lowercase tokens."""
+def clean_tweet(text: str, normalisation: str = "none") -> str:
+    """Normalise one tweet into space-separated lowercase tokens, each then normalised."""
     cleaned = text_cleaner().clean(text)
-    return cleaned if cleaned is not None else clean_with_patterns(text)
+    if cleaned is None:
+        cleaned = clean_with_patterns(text)
+    if normalisation == "none":
+        return cleaned
+    return normalise_tokens(cleaned, normalisation)
+
+
+def check_normalisation(name: str) -> str:
+    """`name` if it is a known normalisation, else a ValueError that lists them."""
+    if name not in NORMALISATIONS:
+        raise ValueError(
+            f"unknown token normalisation {name!r}; choose one of {', '.join(NORMALISATIONS)}"
+        )
+    return name
+
+
+def normalise_tokens(cleaned: str, normalisation: str) -> str:
+    """Each token of a cleaned tweet through the normaliser; placeholders stay whole."""
+    token = token_normaliser(normalisation)
+    return " ".join(t if t in PLACEHOLDERS else token(t) for t in cleaned.split(" ") if t)
+
+
+@functools.cache
+def token_normaliser(normalisation: str) -> Callable[[str], str]:
+    """The per-token function of `normalisation`, cached per distinct token; the libraries
+    load lazily (the lemmatizer's dictionary takes a moment), only when a bundle asks."""
+    check_normalisation(normalisation)
+    if normalisation == "none":
+        return str
+    if normalisation == "stem":
+        import Stemmer
+
+        stem: Callable[[str], str] = Stemmer.Stemmer("english").stemWord
+        return functools.lru_cache(maxsize=200_000)(stem)
+    import simplemma
+
+    @functools.lru_cache(maxsize=200_000)
+    def lemma(token: str) -> str:
+        found = str(simplemma.lemmatize(token, lang="en")).lower()
+        # A lemma must stay one lowercase token ("i" -> "I" is lowercased back).
+        return found if found and not any(c.isspace() for c in found) else token
+
+    return lemma
 
 
 def clean_with_patterns(text: str) -> str:
@@ -152,8 +205,8 @@ def clean_with_patterns(text: str) -> str:
     return " ".join(_TOKEN.findall(text))
 
 
-def clean_tweets(texts: Iterable[str]) -> list[str]:
-    return [clean_tweet(t) for t in texts]
+def clean_tweets(texts: Iterable[str], normalisation: str = "none") -> list[str]:
+    return [clean_tweet(t, normalisation) for t in texts]
 
 
 def is_blank(text: str) -> bool:

@@ -31,6 +31,10 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
+DATA_REPORT_STAGE = "data-report"
+"""The ``stage`` tag of the run `airparadis data report` logs; the dashboard finds it by it."""
+
+
 def connect(settings: PlatformSettings) -> str:
     """Point MLflow's tracking and registry clients at the configured store."""
     import mlflow

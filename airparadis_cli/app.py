@@ -37,7 +37,9 @@ if _installed("training_jobs"):
         train,
         tune,
     )
+    from training_jobs.cli_data_report import report as data_report
 
+    data_app.command("report")(data_report)
     app.add_typer(data_app, name="data")
     app.add_typer(home_app, name="home")
     app.command()(train)

@@ -113,7 +113,13 @@ def ops_app(
             page.tick,  # type: ignore[arg-type]
             period=int(settings.refresh_seconds * 1000),
         )
-    return _template(OPS_TITLE, [page], _header("ops", connection, True))
+    parts: list[Any] = [page]
+    if settings.registry_enabled:  # the same MLflow store the registry card reads
+        from airparadis.settings import PlatformSettings
+        from dashboard.data_report_view import DataReportView
+
+        parts.append(DataReportView(PlatformSettings()))
+    return _template(OPS_TITLE, parts, _header("ops", connection, True))
 
 
 def _registry(settings: DashboardSettings) -> Callable[[], Any] | None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from airparadis.label_shift import PriorEstimate
     from training_jobs.settings import TrainingSettings
 
-data_app = typer.Typer(no_args_is_help=True, help="Fetch and prepare the Sentiment140 data.")
+data_app = typer.Typer(no_args_is_help=True, help="Fetch, prepare and analyse the training data.")
 home_app = typer.Typer(no_args_is_help=True, help="Move or relocate the embedded home.")
 
 DataOption = Annotated[

@@ -65,6 +65,15 @@ from training_jobs.train import (
 logger = logging.getLogger(__name__)
 
 
+def feedback_label(row: dict[str, object]) -> int:
+    """The label one feedback row gives its tweet: the correction, else the prediction as the
+    verdict judged it."""
+    predicted = LABELS.index(str(row["predicted_label"]))
+    if row.get("correct_label"):
+        return LABELS.index(str(row["correct_label"]))
+    return predicted if row["verdict"] == "correct" else 1 - predicted
+
+
 def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]:
     """(text, label, created_at) examples in time order, and how many tweets contradicted.
 
@@ -73,13 +82,7 @@ def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]
     votes: dict[str, Counter[int]] = {}
     latest: dict[str, object] = {}
     for position, row in enumerate(rows):
-        predicted = LABELS.index(str(row["predicted_label"]))
-        if row.get("correct_label"):
-            label = LABELS.index(str(row["correct_label"]))
-        elif row["verdict"] == "correct":
-            label = predicted
-        else:
-            label = 1 - predicted
+        label = feedback_label(row)
         tweet = str(row["tweet"])
         votes.setdefault(tweet, Counter())[label] += 1
         latest.pop(tweet, None)  # re-inserted: dict order follows the latest verdict

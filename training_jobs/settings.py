@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from airparadis.settings import PlatformSettings
+from airparadis.text import Normalisation
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
@@ -87,6 +88,13 @@ class TrainingSettings(BaseSettings):
     download_md5: str = Field(
         default=OFFICIAL_ARCHIVE_MD5,
         description="Expected MD5 of that archive; empty skips the check.",
+    )
+
+    normalisation: Normalisation = Field(
+        default="none",
+        description="Token normalisation after cleaning for tfidf_lr and rnn: none, stem "
+        "(Snowball English) or lemma (simplemma English); stored in the bundle. The "
+        "transformer ignores it (its tokenizer owns word pieces).",
     )
 
     # Recurrent family (Keras -> TFLite).

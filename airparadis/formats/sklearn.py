@@ -162,9 +162,12 @@ class SklearnClassifier:
         if scorer is None and compile_scorer:
             scorer = LinearTextScorer.from_pipeline(pipeline)
         self.scorer = scorer
+        self.normalisation = info.normalisation
         if scorer is not None:
-            table = scorer.table
-            self.score_tweet: Callable[[str], float] = lambda text: table.score(clean_tweet(text))
+            table, normalisation = scorer.table, self.normalisation
+            self.score_tweet: Callable[[str], float] = lambda text: table.score(
+                clean_tweet(text, normalisation)
+            )
             """P(positive) of one raw tweet (see `airparadis.bundle.tweet_scorer`)."""
 
     @property
@@ -179,10 +182,17 @@ class SklearnClassifier:
         """Exact per-token logit contributions, when the pipeline compiled to a scorer."""
         if self.scorer is None:
             return None
-        tokens, parts, _ = self.scorer.contributions(clean_tweet(text))
+        tokens, parts, _ = self.scorer.contributions(clean_tweet(text, self.normalisation))
         return tokens, parts
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self.scorer is not None and self.normalisation != "none":
+            # The compiled cleaner still cleans each tweet (inside `clean_tweet`); the tokens
+            # are then normalised in Python, so the batch pass in C steps aside.
+            table, normalisation = self.scorer.table, self.normalisation
+            return np.array(
+                [table.score(clean_tweet(t, normalisation)) for t in texts], dtype=np.float64
+            )
         if self.scorer is not None:
             # Compiled: cleaned and scored in C without the GIL; NaN marks the few texts
             # (non-ASCII, HTML entities) that take the regular-expression cleaner here instead.
@@ -192,7 +202,7 @@ class SklearnClassifier:
             for index in np.flatnonzero(np.isnan(proba)).tolist():
                 proba[index] = table.score(clean_tweet(texts[index]))
             return proba
-        proba = self.pipeline.predict_proba(clean_tweets(texts))
+        proba = self.pipeline.predict_proba(clean_tweets(texts, self.normalisation))
         return np.asarray(proba[:, 1], dtype=np.float64)
 
 

@@ -34,6 +34,8 @@ class WordVocabulary:
     max_len: int
     padding: str = "pre"
     truncating: str = "post"
+    normalisation: str = "none"
+    """Token normalisation `encode` applies after cleaning; the bundle's choice (bundle.json)."""
 
     @classmethod
     def build(
@@ -44,11 +46,13 @@ class WordVocabulary:
         padding: str = "pre",
         truncating: str = "post",
         min_count: int = 2,
+        normalisation: str = "none",
     ) -> WordVocabulary:
-        """The `size` most frequent tokens of the (training) texts seen at least `min_count`."""
+        """The `size` most frequent tokens of the (training) texts seen at least `min_count`;
+        `cleaned` is already normalised with `normalisation`."""
         counts = Counter(token for text in cleaned for token in text.split())
         common = [t for t, c in counts.most_common(size) if c >= min_count]
-        return cls(tuple(common), max_len, padding, truncating)
+        return cls(tuple(common), max_len, padding, truncating, normalisation)
 
     @property
     def size(self) -> int:
@@ -71,7 +75,7 @@ class WordVocabulary:
         return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode_cleaned(clean_tweets(texts))
+        return self.encode_cleaned(clean_tweets(texts, self.normalisation))
 
     @property
     def _index(self) -> dict[str, int]:
@@ -92,9 +96,12 @@ class WordVocabulary:
         (directory / VOCAB_FILE).write_text(json.dumps(payload))
 
     @classmethod
-    def load(cls, directory: Path) -> WordVocabulary:
+    def load(cls, directory: Path, normalisation: str = "none") -> WordVocabulary:
         raw = json.loads((directory / VOCAB_FILE).read_text())
-        return cls(tuple(raw["tokens"]), int(raw["max_len"]), raw["padding"], raw["truncating"])
+        return cls(
+            tuple(raw["tokens"]), int(raw["max_len"]), raw["padding"], raw["truncating"],
+            normalisation,
+        )  # fmt: skip
 
 
 class TFLiteClassifier:
@@ -139,5 +146,7 @@ class TFLiteClassifier:
 @register_format("tflite")
 def load_tflite(directory: Path, info: BundleInfo) -> TFLiteClassifier:
     return TFLiteClassifier(
-        (directory / TFLITE_FILE).read_bytes(), WordVocabulary.load(directory), info
+        (directory / TFLITE_FILE).read_bytes(),
+        WordVocabulary.load(directory, info.normalisation),
+        info,
     )

@@ -23,7 +23,7 @@ from airparadis import DEFAULT_THRESHOLD
 from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
 from airparadis.formats.tflite import TFLITE_FILE, WordVocabulary
 from airparadis.metrics import accuracy
-from airparadis.text import clean_tweets
+from airparadis.text import NORMALISATIONS, check_normalisation, clean_tweets
 from training_jobs.families import Reporter, report_validation
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class RecurrentNetwork:
         "restore_best": True,
         "quantization": "dynamic",
         "threads": 2,
+        "normalisation": "none",
     }
 
     def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
@@ -139,6 +140,7 @@ class RecurrentNetwork:
             "learning_rate": settings.rnn_learning_rate,
             "quantization": settings.rnn_quantization,
             "threads": settings.rnn_threads,
+            "normalisation": settings.normalisation,
         }
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
@@ -151,6 +153,7 @@ class RecurrentNetwork:
             "dropout": trial.suggest_float("dropout", 0.1, 0.5),
             "learning_rate": trial.suggest_float("learning_rate", 5e-4, 5e-3, log=True),
             "vocab_size": trial.suggest_int("vocab_size", 10_000, 60_000, step=10_000),
+            "normalisation": trial.suggest_categorical("normalisation", list(NORMALISATIONS)),
         }
 
     def fit(
@@ -167,10 +170,11 @@ class RecurrentNetwork:
 
         p = {**self.default_params, **params}
         keras.utils.set_random_seed(seed)
-        cleaned = clean_tweets(train["text"])
+        normalisation = check_normalisation(p["normalisation"])
+        cleaned = clean_tweets(train["text"], normalisation)
         vocabulary = WordVocabulary.build(
             cleaned, int(p["vocab_size"]), int(p["max_len"]), p["padding"], p["truncating"],
-            int(p["min_count"]),
+            int(p["min_count"]), normalisation,
         )  # fmt: skip
         x_train = vocabulary.encode_cleaned(cleaned)
         y_train = train["label"].to_numpy().astype(np.float32)
@@ -204,6 +208,7 @@ class RecurrentNetwork:
         info = BundleInfo(
             family=self.name,
             format=self.format,
+            normalisation=normalisation,
             params={**p, "best_epoch": best[1] if p["restore_best"] else int(p["epochs"])},
         )
         return KerasRecurrentModel(model, vocabulary, info)

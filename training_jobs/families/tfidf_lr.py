@@ -25,7 +25,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from airparadis.bundle import BundleInfo, SentimentClassifier, write_info
 from airparadis.formats.sklearn import SklearnClassifier, save_sklearn
 from airparadis.metrics import accuracy
-from airparadis.text import clean_tweets
+from airparadis.text import NORMALISATIONS, check_normalisation, clean_tweets
 from training_jobs.families import Reporter, report_validation
 
 if TYPE_CHECKING:
@@ -53,10 +53,11 @@ class TfidfLogisticRegression:
         "C": 2.0,
         "class_weight": None,
         "neutral_tokens": ["xxuser", "xxurl"],
+        "normalisation": "none",
     }
 
     def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
-        return {}
+        return {"normalisation": settings.normalisation}
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class TfidfLogisticRegression:
             "max_features": trial.suggest_categorical("max_features", [None, 200_000, 500_000]),
             "char_ngram_max": trial.suggest_categorical("char_ngram_max", [0, 4, 5]),
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"]),
+            "normalisation": trial.suggest_categorical("normalisation", list(NORMALISATIONS)),
         }
 
     def build(self, params: dict[str, Any], seed: int) -> Pipeline:
@@ -113,12 +115,14 @@ class TfidfLogisticRegression:
         seed: int,
         report: Reporter | None = None,
     ) -> SentimentClassifier:
-        cleaned = clean_tweets(train["text"])
+        p = {**self.default_params, **params}
+        normalisation = check_normalisation(p["normalisation"])
+        cleaned = clean_tweets(train["text"], normalisation)
         labels = train["label"].to_numpy()
         weights = row_weights(train)
         fractions = CURVE_FRACTIONS if report is not None else (1.0,)
         info = BundleInfo(
-            family=self.name, format=self.format, params={**self.default_params, **params}
+            family=self.name, format=self.format, normalisation=normalisation, params=p
         )
         order = np.random.default_rng(seed).permutation(len(cleaned))
         pipeline = self.build(params, seed)
@@ -132,7 +136,8 @@ class TfidfLogisticRegression:
             )
             silence_tokens(pipeline, info.params["neutral_tokens"])
             if report is not None:
-                proba = pipeline.predict_proba(clean_tweets(validation["text"]))[:, 1]
+                val_cleaned = clean_tweets(validation["text"], normalisation)
+                proba = pipeline.predict_proba(val_cleaned)[:, 1]
                 score = accuracy(validation["label"].to_numpy(), proba, info.threshold)
                 report_validation(report, step, score)
         return SklearnClassifier(pipeline, info)
@@ -147,7 +152,9 @@ class TfidfLogisticRegression:
     ) -> list[SentimentClassifier]:
         """One model per feedback weight, sharing one vectorizer fit (the costly part)."""
         p = {**self.default_params, **params}
-        cleaned = clean_tweets(pd.concat([generic["text"], feedback["text"]], ignore_index=True))
+        normalisation = check_normalisation(p["normalisation"])
+        texts = pd.concat([generic["text"], feedback["text"]], ignore_index=True)
+        cleaned = clean_tweets(texts, normalisation)
         labels = np.concatenate([generic["label"].to_numpy(), feedback["label"].to_numpy()])
         template = self.build(params, seed)
         vectorizer = clone(template.named_steps["tfidf"])
@@ -167,7 +174,9 @@ class TfidfLogisticRegression:
         for model in fitted:
             pipeline = Pipeline([("tfidf", vectorizer), ("lr", model)])
             silence_tokens(pipeline, p["neutral_tokens"])
-            info = BundleInfo(family=self.name, format=self.format, params=dict(p))
+            info = BundleInfo(
+                family=self.name, format=self.format, normalisation=normalisation, params=dict(p)
+            )
             models.append(SklearnClassifier(pipeline, info))
         return models
 
