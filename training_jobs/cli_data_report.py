@@ -38,6 +38,8 @@ def report(
 ) -> None:
     """Analyse a labelled tweet source: class balance, lengths, telling words and bigrams,
     duplicates and conflicting labels, non-ASCII and mojibake text, vocabulary overlap."""
+    from mlflow.exceptions import MlflowException
+
     from airparadis.settings import PlatformSettings
     from training_jobs.data import DataError
     from training_jobs.data_report_write import data_report, default_out, terminal_summary
@@ -45,7 +47,7 @@ def report(
     platform = PlatformSettings()
     try:
         result = data_report(source, against, out or default_out(platform), platform, mlflow)
-    except DataError as exc:
+    except (DataError, MlflowException, OSError) as exc:  # bad input, tracking, a full disk
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from exc
     typer.echo(terminal_summary(result))
