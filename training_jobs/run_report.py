@@ -108,11 +108,14 @@ def describe_run(description: str) -> None:
     mlflow.set_tag(NOTE_TAG, description)
 
 
-def describe_version(name: str, version: str, run_description: str, gate_summary: str) -> None:
-    """The version's description says what it is and why it got its alias; the registered
-    model gets a standing description once."""
+def describe_version(
+    name: str, version: str, run_description: str, gate_summary: str, card_uri: str = ""
+) -> None:
+    """The version's description says what it is, why it got its alias and where its model
+    card is; the registered model gets a standing description once."""
     client = MlflowClient()
-    parts = [run_description, f"Gate: {gate_summary}"]
+    card = f"Model card: `{card_uri}` (the run's artifacts)." if card_uri else ""
+    parts = [run_description, f"Gate: {gate_summary}", card]
     client.update_model_version(name, version, description="\n\n".join(p for p in parts if p))
     if not client.get_registered_model(name).description:
         client.update_registered_model(
@@ -120,7 +123,7 @@ def describe_version(name: str, version: str, run_description: str, gate_summary
             description=(
                 "Air Paradis tweet sentiment (negative / positive): one version per training, "
                 "retraining or calibration run. `@champion` is served; `@challenger` is the "
-                "runner-up the gate kept. Each version's description gives its data, metrics "
-                "and the gate's decision."
+                "runner-up the gate kept. Each version's description gives its data, metrics, "
+                "the gate's decision and where its model card is."
             ),
         )
