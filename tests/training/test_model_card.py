@@ -3,13 +3,10 @@ embedded MLflow store, read back as the artifacts the UI and the dashboard read.
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -18,45 +15,16 @@ from airparadis.bundle import load_bundle
 from airparadis.model_card import CARD_JSON, CARD_MARKDOWN, GENERIC, IN_DOMAIN, ModelCard
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import download_model
+from tests.training.tiny_data import feedback, write_sentiment140
 from training_jobs.settings import TrainingSettings
 from training_jobs.train import DomainFeedback, train
 
 pytestmark = pytest.mark.slow  # two trainings and registrations, with plots (about a minute)
 
-POSITIVE = ["love", "great", "awesome", "happy", "thanks", "best", "wonderful", "amazing"]
-NEGATIVE = ["hate", "awful", "worst", "sad", "terrible", "sucks", "cancelled", "lost"]
-NOUNS = ["flight", "crew", "day", "seat", "trip", "bag", "song", "friends", "morning", "food"]
-
-
-def tweets(words: list[str], n: int, seed: int) -> list[str]:
-    """`n` distinct short tweets, each carrying two words of one sentiment."""
-    rng = random.Random(seed)
-    out: set[str] = set()
-    while len(out) < n:
-        a, b = rng.sample(words, 2)
-        out.add(f"{a} {rng.choice(NOUNS)} so {b} {rng.choice(NOUNS)} {rng.randint(0, 999)}")
-    return sorted(out)
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Sentiment140-format CSV (target 0/4, id, date, query, user, text)."""
-    path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    rows = [(0, t) for t in tweets(NEGATIVE, 300, 1)] + [(4, t) for t in tweets(POSITIVE, 300, 2)]
-    with path.open("w", newline="", encoding="latin-1") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
-        for i, (target, text) in enumerate(rows):
-            writer.writerow([target, i, "Mon May 11 03:17:40 UTC 2009", "NO_QUERY", "u", text])
-    return path
-
-
-def feedback(n: int, seed: int) -> pd.DataFrame:
-    """Airline complaints and praise, mostly complaints (the domain's prior)."""
-    negative = [f"@airparadis {t}" for t in tweets(NEGATIVE, 3 * n // 4, seed)]
-    positive = [f"@airparadis {t}" for t in tweets(POSITIVE, n - len(negative), seed + 1)]
-    return pd.DataFrame(
-        {"text": negative + positive, "label": [0] * len(negative) + [1] * len(positive)}
-    )
+    return write_sentiment140(tmp_path_factory.mktemp("data") / "tiny.csv")
 
 
 @pytest.fixture(scope="module")
