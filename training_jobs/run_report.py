@@ -4,10 +4,12 @@ models and versions, written where they are made so the UI never shows an empty 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_registered_sources
@@ -41,6 +43,20 @@ def log_datasets(split: Split, sources: str) -> None:
             name=f"{DATASET_NAME}-{context}",
             targets="label",
         )
+        mlflow.log_input(dataset, context=context)
+
+
+def log_feedback_datasets(frames: dict[str, pd.DataFrame], source: Path) -> None:
+    """The labelled feedback a calibration run fitted and judged on, as datasets of the run
+    (the split it did not train on is logged by the training run it calibrates)."""
+    for context, frame in frames.items():
+        if not len(frame):
+            continue
+        labelled = frame[["text"]].assign(label=[LABELS[int(y)] for y in frame["label"]])
+        dataset = from_pandas(
+            labelled, source=_local_source(str(source)), name=f"feedback-{context}",
+            targets="label",
+        )  # fmt: skip
         mlflow.log_input(dataset, context=context)
 
 
