@@ -116,7 +116,8 @@ class ModelCard(_Card):
         lines = [
             f"# Model card: {self.model_name} version {self.version}",
             "",
-            f"`{self.family}` ({self.format}), {self.stage or 'trained'} {self.created_at}"
+            f"`{self.family}` ({self.format}), stage `{self.stage or 'train'}`, "
+            f"registered {self.created_at}"
             + (f", registered as `@{self.alias}`" if self.alias else "")
             + (f", run `{self.run_id}`" if self.run_id else "") + ".",
             "",
