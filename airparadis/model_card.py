@@ -118,7 +118,7 @@ class ModelCard(_Card):
             "",
             f"`{self.family}` ({self.format}), stage `{self.stage or 'train'}`, "
             f"registered {self.created_at}"
-            + (f", registered as `@{self.alias}`" if self.alias else "")
+            + (f" as `@{self.alias}`" if self.alias else "")
             + (f", run `{self.run_id}`" if self.run_id else "") + ".",
             "",
             "## Intended use",
