@@ -31,11 +31,17 @@ help: ## List the targets
 # cleaner) is experimental; the backend range pinned in pyproject.toml supports it, so that one
 # warning, matched by its text, is not printed. Any other warning still is.
 EXT_MODULES_WARNING := ignore:`[tool.setuptools.ext-modules]` in `pyproject.toml` is still
+# A machine's pip configuration may list local file:// indexes (extra-index-url) that hold only
+# some packages; pip then warns once per package such an index lacks, though another index
+# serves it. Those lines alone are dropped (pip's exit status is kept); any other still shows.
+PIP_NOT_IN_FILE_INDEX := ^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.$$
+QUIET_PIP = 2>&1 | { grep -v "$(PIP_NOT_IN_FILE_INDEX)" || true; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/install_k8s_tools.py airparadis/_fastpath.c
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS='$(EXT_MODULES_WARNING)' $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	set -o pipefail; $(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	set -o pipefail; PYTHONWARNINGS='$(EXT_MODULES_WARNING)' \
+	  $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]" $(QUIET_PIP)
 	$(PY) scripts/install_k8s_tools.py
 	touch $@
 

@@ -21,6 +21,7 @@ from dashboard import theme
 from dashboard.azure_monitor import AzureMonitorUnavailable, query_alerts
 from dashboard.client import Health
 from dashboard.connection import ServerConnection
+from dashboard.model_card_view import ModelCardView
 from dashboard.ops_data import (
     ALERT_COLUMNS,
     DRIFT_COLUMNS,
@@ -286,6 +287,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             css_classes=["ap-models-table"], **wide,
         )  # fmt: skip
         self._models_note = theme.html_pane("", **wide)
+        self._model_cards = ModelCardView()
         self._updated = theme.html_pane("", margin=(14, 10))
         self._render()
 
@@ -524,6 +526,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             self._models_table.value = snap.models.astype(object).where(snap.models.notna(), None)
         self._models_note.object = f'<div class="ap-warn">{html.escape(note)}</div>' if note else ""
         self._models_note.visible = bool(note)
+        self._model_cards.update(snap.cards if has_models else {})
 
     def controls(self) -> pn.viewable.Viewable:
         return pn.Row(
@@ -578,7 +581,8 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             _card("Alerts fired", [self._alerts_empty, self._alerts_table, self._alerts_notes],
                   "ap-alerts"),
             _card("Champion and challenger (MLflow)",
-                  [self._served, self._models_note, self._models_table], "ap-models"),
+                  [self._served, self._models_note, self._models_table, self._model_cards],
+                  "ap-models"),
             css_classes=["ap-page"],
             **wide,
         )  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from airparadis.model_card import ModelCard
 from dashboard.client import DriftStatus, ModelServerClient, RequestRejected, ServerUnavailable
 from dashboard.metrics import LATENCY_STAGES, QUANTILES, ServerMetrics, parse_metrics
 from dashboard.registry import SHOWN_METRICS, AliasedVersion
@@ -62,6 +63,8 @@ class OpsSnapshot:
     drift: DriftStatus | None = None
     served: dict[str, Any] = field(default_factory=dict)
     models: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+    """Model card of each aliased version that has one, by alias."""
     labels: dict[str, int] | None = None
     """Labelled feedback collected, by label; None when the server could not say."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -374,7 +377,9 @@ def collect(
     snap.alerts = alerts_frame(server_alerts, azure)
     if read_registry is not None:
         try:
-            snap.models = models_frame(read_registry(), snap.served)
+            versions = read_registry()
+            snap.models = models_frame(versions, snap.served)
+            snap.cards = {v.alias: v.card for v in versions if v.card is not None}
         except Exception as exc:  # noqa: BLE001 - shown as a note, never raised
             snap.notes["models"] = str(exc)
     return snap

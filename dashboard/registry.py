@@ -1,4 +1,5 @@
-"""Champion and challenger from the MLflow registry, with the test metrics of their runs."""
+"""Champion and challenger from the MLflow registry, with the test metrics and the model card
+(`model_card.json`, written at registration) of their runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airparadis.model_card import CARD_JSON, ModelCard
 from airparadis.settings import PlatformSettings
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ class AliasedVersion:
     family: str | None = None
     created: datetime | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    card: ModelCard | None = None
+    """None for a version registered before model cards, or whose card cannot be read."""
 
 
 def read_aliases(
@@ -77,9 +81,26 @@ def read_aliases(
                 family=_tags(version).get("family"),
                 created=_timestamp(version.creation_timestamp),
                 metrics=metrics,
+                card=read_card(client, version.run_id) if version.run_id else None,
             )
         )
     return out
+
+
+def read_card(client: Any, run_id: str) -> ModelCard | None:
+    """The run's model card; None (logged) when it has none or it cannot be read."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+    from pydantic import ValidationError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, CARD_JSON, tmp)
+            return ModelCard.model_validate_json(Path(path).read_text())
+        except (MlflowException, OSError, ValidationError) as exc:
+            logger.info("run %s has no readable model card: %s", run_id, _short(exc))
+            return None
 
 
 def _tags(version: Any) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mlflow.models import infer_signature
 
 from airparadis.bundle import SentimentClassifier
 from airparadis.pyfunc import BUNDLE_ARTIFACT, BundlePyfunc
+from training_jobs.model_env import pinned, requirement_names, stage_core
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,8 @@ class RegisteredModel:
 
 
 def log_bundle(model: SentimentClassifier, bundle_dir: Path) -> str:
-    """Log the bundle as the active run's pyfunc model; returns its ``runs:/`` URI."""
+    """Log the bundle as the active run's pyfunc model, with the core as its code and pinned
+    requirements (`training_jobs.model_env`); returns its ``runs:/`` URI."""
     proba = model.predict_proba(INPUT_EXAMPLE["text"].tolist())
     output = pd.DataFrame(
         {
@@ -38,14 +41,17 @@ def log_bundle(model: SentimentClassifier, bundle_dir: Path) -> str:
             "probability": proba,
         }
     )
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=BundlePyfunc(),
-        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-        signature=infer_signature(INPUT_EXAMPLE, output),
-        input_example=INPUT_EXAMPLE,
-        metadata={"family": model.info.family, "format": model.info.format},
-    )
+    with tempfile.TemporaryDirectory() as code:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BundlePyfunc(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            code_paths=[str(stage_core(Path(code)))],
+            pip_requirements=pinned(requirement_names(model.info)),
+            signature=infer_signature(INPUT_EXAMPLE, output),
+            input_example=INPUT_EXAMPLE,
+            metadata={"family": model.info.family, "format": model.info.format},
+        )
     return str(info.model_uri)
 
 

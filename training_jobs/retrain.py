@@ -50,6 +50,7 @@ from airparadis.tracking import configure_tracking, download_model
 from training_jobs.gate import GateDecision
 from training_jobs.metrics import binary_metrics, finite_metrics
 from training_jobs.registry import RegisteredModel, log_bundle
+from training_jobs.run_report import log_feedback_datasets
 from training_jobs.settings import TrainingSettings
 from training_jobs.train import (
     DomainFeedback,
@@ -320,6 +321,7 @@ def calibrate(
         with mlflow.start_run(run_name=f"calibrate-{info.family}") as run:
             mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
                              "calibrated_from": uri})  # fmt: skip
+            log_feedback_datasets({"calibration": fitting, "gate": gate}, workdir)
             mlflow.log_metrics(
                 {"feedback.rows": count, "feedback.examples": len(examples),
                  "feedback.contradictions": contradictions, "feedback.fit": len(fitting),

@@ -4,10 +4,12 @@ models and versions, written where they are made so the UI never shows an empty 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_registered_sources
@@ -41,6 +43,20 @@ def log_datasets(split: Split, sources: str) -> None:
             name=f"{DATASET_NAME}-{context}",
             targets="label",
         )
+        mlflow.log_input(dataset, context=context)
+
+
+def log_feedback_datasets(frames: dict[str, pd.DataFrame], source: Path) -> None:
+    """The labelled feedback a calibration run fitted and judged on, as datasets of the run
+    (the split it did not train on is logged by the training run it calibrates)."""
+    for context, frame in frames.items():
+        if not len(frame):
+            continue
+        labelled = frame[["text"]].assign(label=[LABELS[int(y)] for y in frame["label"]])
+        dataset = from_pandas(
+            labelled, source=_local_source(str(source)), name=f"feedback-{context}",
+            targets="label",
+        )  # fmt: skip
         mlflow.log_input(dataset, context=context)
 
 
@@ -108,11 +124,14 @@ def describe_run(description: str) -> None:
     mlflow.set_tag(NOTE_TAG, description)
 
 
-def describe_version(name: str, version: str, run_description: str, gate_summary: str) -> None:
-    """The version's description says what it is and why it got its alias; the registered
-    model gets a standing description once."""
+def describe_version(
+    name: str, version: str, run_description: str, gate_summary: str, card_uri: str = ""
+) -> None:
+    """The version's description says what it is, why it got its alias and where its model
+    card is; the registered model gets a standing description once."""
     client = MlflowClient()
-    parts = [run_description, f"Gate: {gate_summary}"]
+    card = f"Model card: `{card_uri}` (the run's artifacts)." if card_uri else ""
+    parts = [run_description, f"Gate: {gate_summary}", card]
     client.update_model_version(name, version, description="\n\n".join(p for p in parts if p))
     if not client.get_registered_model(name).description:
         client.update_registered_model(
@@ -120,7 +139,7 @@ def describe_version(name: str, version: str, run_description: str, gate_summary
             description=(
                 "Air Paradis tweet sentiment (negative / positive): one version per training, "
                 "retraining or calibration run. `@champion` is served; `@challenger` is the "
-                "runner-up the gate kept. Each version's description gives its data, metrics "
-                "and the gate's decision."
+                "runner-up the gate kept. Each version's description gives its data, metrics, "
+                "the gate's decision and where its model card is."
             ),
         )

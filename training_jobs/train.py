@@ -46,6 +46,7 @@ from training_jobs.gate import (
     served_generic_metric,
 )
 from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
+from training_jobs.model_card import build_card, log_card
 from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
 from training_jobs.run_report import (
     describe_run,
@@ -236,7 +237,11 @@ def gate_and_register(
     from mlflow import MlflowClient
 
     MlflowClient().set_model_version_tag(platform.model_name, version, "gate", decision.summary())
-    describe_version(platform.model_name, version, description, decision.summary())
+    run = mlflow.active_run()
+    assert run is not None, "gate_and_register logs into the active run"
+    card = build_card(platform.model_name, version, served, decision, tags, run.info.run_id)
+    card_uri = log_card(card)
+    describe_version(platform.model_name, version, description, decision.summary(), card_uri)
     logger.info("%s", decision.summary())
     return registered, decision
 

@@ -1,5 +1,6 @@
 """Retraining from feedback: verdicts become examples, training uses them, the gate decides."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,11 @@ def test_calibrate_registers_the_same_weights_with_a_calibration(
     assert "calibration:" in result.output and "gate: in-domain macro_f1" in result.output
     version = MlflowClient().get_model_version(platform.model_name, "2")
     assert version.tags["stage"] == "calibrate" and "in-domain" in version.tags["gate"]
+    run = MlflowClient().get_run(version.run_id)  # lineage: the feedback it was fitted on
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"feedback-calibration", "feedback-gate"}
+    calibrated_on = json.loads(inputs["feedback-calibration"].dataset.profile)["num_rows"]
+    assert calibrated_on == run.data.metrics["feedback.fit"]
     calibrated = load_bundle(download_model(f"models:/{platform.model_name}/2", tmp_path / "v2"))
     assert calibrated.info.calibration is not None
     tweets = ["my flight is late again", "thanks, great crew"]
