@@ -78,7 +78,7 @@ def selected_words(
     """The contributions worth showing, strongest first, in the user's words."""
     mapping = word_map(explanation.text)
     quiet = {w.lower() for w in quiet_words}
-    kept = [t for t in explanation.tokens if not _is_quiet(t.token, quiet)]
+    kept = [t for t in explanation.tokens if not _is_quiet(t.token, mapping, quiet)]
     peak = max((abs(t.contribution) for t in kept), default=0.0)
     if peak <= 0:
         return []
@@ -90,10 +90,14 @@ def selected_words(
     ]
 
 
-def _is_quiet(token: str, airline: set[str]) -> bool:
-    """A stop word, the airline's name, or an n-gram made only of those."""
-    parts = token.split()
-    return all(p in STOP_WORDS or p in airline for p in parts)
+def _is_quiet(token: str, mapping: dict[str, str], airline: set[str]) -> bool:
+    """A stop word, the airline's name or handle (@AirParadis), or an n-gram of those."""
+    return all(
+        part in STOP_WORDS
+        or part in airline
+        or mapping.get(part, part).lower().lstrip("@#") in airline
+        for part in token.split()
+    )
 
 
 def explanation_html(

@@ -102,7 +102,8 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
     def locked(self) -> bool:
         return self.feedback_state in ("pending", "sending", "stored")
 
-    def _summary(self) -> pn.viewable.Viewable:
+    def summary_html(self) -> str:
+        """Verdict, confidence, gauge and tweet: one pane, so a card stays light."""
         p, c = self.prediction, self.certainty
         css, badge = BADGE.get(c.verdict, ("ap-unknown", html.escape(c.verdict)))
         shown = percent(c.confidence)
@@ -112,14 +113,12 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
             sure = f"{shown} % confident"
         version = html.escape(p.model_version or "local bundle")
         color = BAR_COLOR.get(c.verdict, BAR_COLOR["uncertain"])
-        return theme.html_pane(
+        return (
             f'<div class="ap-card-head"><span class="ap-badge {css}">{badge}</span>'
             f'<span class="ap-confidence">{sure}</span>'
             f'<span class="ap-version">model version: {version}</span></div>'
             f'<div class="ap-gauge"><div style="width:{shown}%;background:{color}"></div></div>'
-            f'<div class="ap-tweet">{html.escape(p.text)}</div>',
-            sizing_mode="stretch_width",
-            margin=(4, 10),
+            f'<div class="ap-tweet">{html.escape(p.text)}</div>'
         )
 
     @param.depends("explanation", "explain_note")
@@ -178,7 +177,7 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
             css_classes=["ap-feedback-note"],
         )
         return theme.card(
-            self._summary(),
+            theme.html_pane(self.summary_html(), sizing_mode="stretch_width", margin=(4, 10)),
             self._explanation_view,
             pn.FlexBox(correct, wrong, right, undo, note, align_items="center", gap="4px"),
             css_class="ap-prediction",

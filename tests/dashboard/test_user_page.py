@@ -65,7 +65,7 @@ def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: Runn
     assert [r["model_version"] for r in exported] == ["local", "local"]  # a bundle path
     for row, card in zip(exported, page.cards, strict=True):
         # The card and the export show one number: the card's rounding rule.
-        assert f"{row['confidence_percent']} % confident" in card._summary().object
+        assert f"{row['confidence_percent']} % confident" in card.summary_html()
 
 
 def test_each_prediction_comes_with_its_words_highlighted(model_server: RunningServer) -> None:
