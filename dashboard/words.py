@@ -20,14 +20,15 @@ def plain_error(error: BaseException | str) -> str:
     """One sentence for the page about a failed call (the detail stays in the log)."""
     if isinstance(error, RequestRejected):
         return "The server did not accept this request. Check the text and try again."
-    if isinstance(error, ServerUnavailable | ConnectionError | TimeoutError) or _looks_down(
+    if isinstance(error, ServerUnavailable | ConnectionError | TimeoutError) or is_network_detail(
         str(error)
     ):
         return SERVER_DOWN
     return "Something went wrong on our side. Try again in a moment."
 
 
-def _looks_down(detail: str) -> bool:
+def is_network_detail(detail: str) -> bool:
+    """Whether `detail` is a socket-level message that means nothing to an analyst."""
     lowered = detail.lower()
     return any(
         hint in lowered

@@ -132,3 +132,14 @@ def test_times_in_the_browsers_zone() -> None:
     assert local_clock(when, browser_zone("Europe/Paris", None)) == "14:30"
     assert local_clock(when, browser_zone(None, -120)) == "14:30"  # JS offset: behind UTC
     assert local_clock(when, browser_zone("Not/AZone", 240)) == "08:30"
+
+
+def test_the_banner_keeps_socket_errors_in_the_log() -> None:
+    from dashboard.connection import ServerConnection
+    from tests.dashboard.conftest import dead_url, settings_for
+
+    connection = ServerConnection(settings_for(dead_url()))
+    connection.mark_down("cannot reach http://127.0.0.1:1 ([Errno 111] Connection refused)")
+    assert "Errno" not in connection.banner and "unavailable" in connection.banner
+    connection.mark_down("model not loaded")  # the server's own words stay
+    assert "(model not loaded)" in connection.banner
