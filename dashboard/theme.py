@@ -92,6 +92,7 @@ PAGE_CSS = """
   .app-header .title { white-space: normal; font-size: 1.25em; line-height: 1.3; margin: 0; }
   #header-items { flex-wrap: wrap; padding-left: 0; row-gap: 4px; }
   #main { padding: 0 !important; }
+  .pn-busy-container { display: none; }
 }
 """
 

@@ -27,6 +27,9 @@ BINARY_NOTE = (
     "The model tells negative from positive tweets only; it has no neutral class. When it is "
     "close to a coin toss, the card says uncertain."
 )
+FIRST_CARDS = 8
+BATCH_CARDS = 6
+BATCH_PAUSE_SECONDS = 0.01
 SERVER_DOWN_MESSAGE = "Not analyzed: the model server is unavailable. Your text is kept."
 
 
@@ -57,6 +60,8 @@ class UserPage(FeedbackFlow):
             settings.explain_top_k, settings.explain_min_share, tuple(settings.airline_words)
         )
         connection.param.watch(self._on_status, "status")
+        self._results = pn.Column(*self._empty_results(), sizing_mode="stretch_width", margin=0)
+        self._drawing: asyncio.Task[None] | None = None
 
     # -- actions ----------------------------------------------------------------------------
     def tweets(self) -> list[str]:
@@ -217,20 +222,40 @@ class UserPage(FeedbackFlow):
             margin=(8, 10, 2, 10),
         )
 
-    @param.depends("cards")
-    def _results(self) -> pn.viewable.Viewable:
-        if not self.cards:
-            return theme.card(
+    def _empty_results(self) -> list[pn.viewable.Viewable]:
+        return [
+            theme.card(
                 theme.empty(
                     "Results appear here: the sentiment of each tweet, how confident the model "
                     "is, and buttons to tell us whether it got it right."
                 ),
                 css_class="ap-results-empty",
             )
+        ]
+
+    @param.depends("cards", watch=True)
+    def _draw_cards(self) -> None:
+        """The first cards at once, the rest in small batches: the browser shows the first
+        ones while it lays out the others (a card is a dozen browser-side models)."""
+        cards = self.cards
+        if not cards:
+            self._results.objects = self._empty_results()
+            return
         legend = theme.html_pane(
             legend_html(), sizing_mode="stretch_width", margin=(0, 10), css_classes=["ap-legend"]
         )
-        return pn.Column(legend, *self.cards, sizing_mode="stretch_width", margin=0)
+        if len(cards) <= FIRST_CARDS or not _loop_running():
+            self._results.objects = [legend, *cards]
+            return
+        self._results.objects = [legend, *cards[:FIRST_CARDS]]
+        self._drawing = asyncio.get_running_loop().create_task(self._draw_rest(cards))
+
+    async def _draw_rest(self, cards: list[PredictionCard]) -> None:
+        for start in range(FIRST_CARDS, len(cards), BATCH_CARDS):
+            await asyncio.sleep(BATCH_PAUSE_SECONDS)
+            if self.cards is not cards:  # a newer submit or a clear took over
+                return
+            self._results.extend(cards[start : start + BATCH_CARDS])
 
     @param.depends("history")
     def _history_view(self) -> pn.viewable.Viewable:
@@ -247,6 +272,8 @@ class UserPage(FeedbackFlow):
             titles={c: c.capitalize() for c in TABLE_COLUMNS},
             formatters={"confidence": {"type": "html"}, "tweet": {"type": "textarea"}},
             widths={"time": 70, "tweet": "42%", "sentiment": 115, "confidence": 110},
+            # On a phone the columns that do not fit fold under their row, the tweet stays.
+            configuration={"responsiveLayout": "collapse"},
             css_classes=["ap-history"],
             margin=(5, 10),
         )
@@ -318,3 +345,11 @@ class UserPage(FeedbackFlow):
             sizing_mode="stretch_width",
             css_classes=["ap-page"],
         )
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

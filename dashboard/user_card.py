@@ -28,6 +28,8 @@ BADGE = {
     "uncertain": ("ap-uncertain", "? Uncertain"),
 }
 
+WRAP = {"flex-wrap": "wrap", "align-items": "center"}
+
 FeedbackSender = Callable[["PredictionCard", "str | None", "str | None"], Awaitable[None]]
 UndoHandler = Callable[["PredictionCard"], None]
 
@@ -121,15 +123,10 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
             f'<div class="ap-tweet">{html.escape(p.text)}</div>'
         )
 
-    @param.depends("explanation", "explain_note")
-    def _explanation_view(self) -> pn.viewable.Viewable:
-        if self.explanation is None:
-            body = f'<div class="ap-explain-legend">{html.escape(self.explain_note)}</div>'
-        else:
-            body = self._highlighting.html(self.explanation)
-        return theme.html_pane(
-            body, sizing_mode="stretch_width", margin=(0, 10, 4, 10), css_classes=["ap-explanation"]
-        )
+    def _explanation_html(self, explanation: Explanation | None, note: str) -> str:
+        if explanation is None:
+            return f'<div class="ap-explain-legend">{html.escape(note)}</div>'
+        return self._highlighting.html(explanation)
 
     def _note_html(self, state: str, note: str) -> str:
         css = {"stored": "ap-ok", "failed": "ap-err"}.get(state, "")
@@ -178,8 +175,14 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
         )
         return theme.card(
             theme.html_pane(self.summary_html(), sizing_mode="stretch_width", margin=(4, 10)),
-            self._explanation_view,
-            pn.FlexBox(correct, wrong, right, undo, note, align_items="center", gap="4px"),
+            theme.html_pane(
+                pn.bind(self._explanation_html, self.param.explanation, self.param.explain_note),
+                sizing_mode="stretch_width",
+                margin=(0, 10, 4, 10),
+                css_classes=["ap-explanation"],
+            ),
+            # A plain Row that wraps (a FlexBox is a far heavier model to build).
+            pn.Row(correct, wrong, right, undo, note, styles=WRAP, sizing_mode="stretch_width"),
             css_class="ap-prediction",
             margin=(6, 5),
         )
