@@ -177,7 +177,7 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
     expect(cards).to_have_count(2, timeout=20_000)
     expect(cards.nth(0).locator(".ap-badge")).to_contain_text("Positive")
     expect(cards.nth(1).locator(".ap-badge")).to_contain_text(re.compile("Negative|Uncertain"))
-    expect(cards.nth(0)).to_contain_text(re.compile(r"\b\d{1,2} % confident"))
+    expect(cards.nth(0)).to_contain_text(re.compile(r"(?<!\d)\d{1,2} % confident"))
     expect(cards.nth(0)).to_contain_text("model version")
 
     # Each card highlights the words that drove it, green toward positive, red toward negative.
