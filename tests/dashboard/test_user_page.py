@@ -210,6 +210,7 @@ def test_banner_when_the_server_is_down_then_clears_when_it_is_back(
 
     assert page.connection.status == "ready"
     assert page.connection.banner == ""
+    assert "Not analyzed" not in page.message and "back" in page.message  # not stale
     page.classify()
     assert page.cards[0].prediction.label == "positive"
 
