@@ -28,8 +28,6 @@ BADGE = {
     "uncertain": ("ap-uncertain", "? Uncertain"),
 }
 
-WRAP = {"flex-wrap": "wrap", "align-items": "center"}
-
 FeedbackSender = Callable[["PredictionCard", "str | None", "str | None"], Awaitable[None]]
 UndoHandler = Callable[["PredictionCard"], None]
 
@@ -181,8 +179,8 @@ class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
                 margin=(0, 10, 4, 10),
                 css_classes=["ap-explanation"],
             ),
-            # A plain Row that wraps (a FlexBox is a far heavier model to build).
-            pn.Row(correct, wrong, right, undo, note, styles=WRAP, sizing_mode="stretch_width"),
+            # A FlexBox wraps on a narrow screen; a Row would widen the card to fit its widgets.
+            pn.FlexBox(correct, wrong, right, undo, note, align_items="center", gap="4px"),
             css_class="ap-prediction",
             margin=(6, 5),
         )

@@ -91,6 +91,9 @@ def test_the_user_page_fits_the_screen(browser: Any, layout_url: str, width: int
     expect(cards.nth(1)).not_to_contain_text("xxuser")
     for part in (".ap-fb-correct", ".ap-fb-wrong", ".ap-fb-label", ".ap-feedback-note"):
         within(cards.nth(0), cards.nth(0).locator(part))
+    # ... and the cards themselves within the window (a too-wide card is clipped, not scrolled).
+    for selector in (".ap-prediction", ".ap-legend", ".ap-prediction .ap-fb-label"):
+        inside_viewport(page, selector)
 
     # Feedback: held with an Undo, undone; then given and confirmed in plain words.
     cards.nth(1).locator(".ap-fb-wrong button").click()
