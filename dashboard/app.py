@@ -43,6 +43,8 @@ def _header(active: str, connection: ServerConnection, show_ops: bool) -> list[A
 def _template(title: str, main: list[Any], header: list[Any]) -> pn.template.FastListTemplate:
     return pn.template.FastListTemplate(
         title=title,
+        meta_viewport="width=device-width, initial-scale=1",
+        raw_css=[theme.PAGE_CSS],
         main=main,
         header=header,
         accent=theme.ACCENT,
@@ -57,11 +59,22 @@ def _template(title: str, main: list[Any], header: list[Any]) -> pn.template.Fas
     )
 
 
-def _connection(settings: DashboardSettings) -> ServerConnection:
-    """The session's server connection; its HTTP client is closed with the session."""
+def _connection(
+    settings: DashboardSettings, before_close: Callable[[], None] | None = None
+) -> ServerConnection:
+    """The session's server connection; its HTTP client is closed with the session, after
+    `before_close` (the user page sends the feedback still held for undo)."""
     connection = ServerConnection(settings)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.on_session_destroyed(lambda _context: connection.client.close())
+
+        def close(_context: Any) -> None:
+            try:
+                if before_close is not None:
+                    before_close()
+            finally:
+                connection.client.close()
+
+        pn.state.on_session_destroyed(close)
     return connection
 
 
@@ -84,8 +97,14 @@ def _watch_server(connection: ServerConnection, settings: DashboardSettings) -> 
 def user_app(settings: DashboardSettings) -> pn.template.BaseTemplate:
     """The page of one browser session at ``/``."""
     pn.extension("tabulator", notifications=True)
-    connection = _connection(settings)
-    page = UserPage(connection, settings.max_tweet_chars, settings.max_tweets)
+    page: UserPage | None = None
+
+    def send_held_feedback() -> None:
+        if page is not None:
+            page.flush()
+
+    connection = _connection(settings, before_close=send_held_feedback)
+    page = UserPage(connection, settings)
     _watch_server(connection, settings)
     show_ops = may_open_ops(settings, pn.state.user_info)
     return _template(TITLE, [page], _header("user", connection, show_ops))

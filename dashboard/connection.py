@@ -15,6 +15,7 @@ import param
 from dashboard import theme
 from dashboard.client import Health, ModelServerClient, RequestRejected, ServerUnavailable
 from dashboard.settings import DashboardSettings
+from dashboard.words import is_network_detail
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +105,13 @@ class ServerConnection(pn.viewable.Viewer):  # type: ignore[misc]
         return self.apply(*await asyncio.to_thread(self.probe))
 
     def mark_down(self, reason: object) -> None:
+        """Raise the banner; a socket-level reason ("[Errno 111] …") stays in the log."""
+        detail = str(reason)
+        logger.info("model server unavailable: %s", detail)
+        why = "" if is_network_detail(detail) else f" ({detail})"
         self.status = "down"
         self.banner = (
-            f"The model server is unavailable: {reason}. Predictions and feedback are paused; "
+            f"The model server is unavailable{why}. Predictions and feedback are paused; "
             "this page retries by itself and resumes as soon as the server is back."
         )
 

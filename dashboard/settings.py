@@ -57,6 +57,34 @@ class DashboardSettings(BaseSettings):
     health_check_seconds: float = Field(
         default=10.0, ge=1, description="How often a page checks the server is ready."
     )
+    uncertain_band: float = Field(
+        default=0.15,
+        ge=0,
+        lt=0.5,
+        description="A prediction whose P(positive) lies within this distance of the served "
+        "threshold is shown as uncertain.",
+    )
+    explain_top_k: int = Field(
+        default=6, ge=1, le=50, description="Most highlighted words per tweet."
+    )
+    explain_min_share: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="A word is highlighted only when its push is at least this share of the "
+        "tweet's strongest one.",
+    )
+    airline_words: list[str] = Field(
+        default_factory=lambda: ["air", "paradis", "airparadis"],
+        description="Cleaned words of the airline's own name, never highlighted.",
+    )
+    feedback_undo_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="How long a feedback can be undone; it is sent when this time has passed "
+        "(0 sends at once).",
+    )
 
     # -- ops page ----------------------------------------------------------------------------
     refresh_seconds: float = Field(

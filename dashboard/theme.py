@@ -71,7 +71,30 @@ CSS = """
 .ap-tok-pos { border-bottom-color: #4ac26b; }
 .ap-tok-neg { border-bottom-color: #ff8182; }
 .ap-explain-legend { color: #57606a; font-size: .85em; padding: 0 12px; }
+.ap-uncertain { background: #fff8c5; color: #7d4e00; border: 1px solid #d4a72c; }
+.ap-gauge { height: 8px; background: #eaeef2; border-radius: 4px; margin: 8px 0 0 0;
+  overflow: hidden; }
+.ap-gauge > div { height: 100%; border-radius: 4px; }
+.ap-bar { display: flex; align-items: center; gap: 6px; }
+.ap-bar > div { flex: none; max-width: 60px; }
+@media (max-width: 600px) {
+  .ap-status { white-space: normal; font-size: .85em; padding: 4px 10px; }
+  .ap-version { margin-left: 0; }
+  .ap-nav a { padding: 4px 8px; }
+}
 """.replace("__FONT__", FONT).replace("__ACCENT__", ACCENT)
+
+# The template's own header lives outside Panel's shadow roots: page-wide CSS (raw_css) reaches it.
+PAGE_CSS = """
+@media (max-width: 700px) {
+  #header { height: auto; min-height: 44px; flex-wrap: wrap; padding: 6px 8px; }
+  .app-header { display: block; white-space: normal; width: 100%; }
+  .app-header .title { white-space: normal; font-size: 1.25em; line-height: 1.3; margin: 0; }
+  #header-items { flex-wrap: wrap; padding-left: 0; row-gap: 4px; }
+  #main { padding: 0 !important; }
+  .pn-busy-container { display: none; }
+}
+"""
 
 CARD_STYLES = {
     "background": "#ffffff",

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -15,168 +11,29 @@ import panel as pn
 import param
 
 from dashboard import theme
-from dashboard.client import (
-    MAX_EXPLAIN_TWEETS,
-    Explanation,
-    Prediction,
-    RequestRejected,
-    ServerUnavailable,
-    TokenContribution,
-)
+from dashboard.certainty import certainty
+from dashboard.client import MAX_EXPLAIN_TWEETS, Explanation, Prediction, ServerUnavailable
 from dashboard.connection import ServerConnection
+from dashboard.explain_view import Highlighting, legend_html
+from dashboard.feedback_flow import FeedbackFlow
+from dashboard.history import TABLE_COLUMNS, HistoryRow, table_frame, to_csv
+from dashboard.settings import DashboardSettings
+from dashboard.user_card import PredictionCard
+from dashboard.words import EXPLAIN_FAILED, plain_error, session_zone
 
 logger = logging.getLogger(__name__)
 
-LABEL_STYLE = {
-    "positive": ("ap-positive", "▲", "success"),
-    "negative": ("ap-negative", "▼", "danger"),
-}
-HISTORY_COLUMNS = ["time", "tweet", "label", "confidence", "model", "feedback"]
-METHOD_LEGEND = {
-    "exact-linear": "exact logit contributions of the linear model",
-    "occlusion": "occlusion: change in P(positive) when the word is dropped",
-}
-UNIT_NAME = {"logit": "logit", "probability": "P(positive)"}
-# Background of a token at full strength; weaker tokens get a proportionally paler one.
-TOKEN_RGB = {"ap-tok-pos": "45, 164, 78", "ap-tok-neg": "207, 34, 46"}
-MAX_TOKEN_ALPHA = 0.6
-
-FeedbackSender = Callable[["PredictionCard", "str | None", "str | None"], Awaitable[None]]
+BINARY_NOTE = (
+    "The model tells negative from positive tweets only; it has no neutral class. When it is "
+    "close to a coin toss, the card says uncertain."
+)
+FIRST_CARDS = 8
+BATCH_CARDS = 6
+BATCH_PAUSE_SECONDS = 0.01
+SERVER_DOWN_MESSAGE = "Not analyzed: the model server is unavailable. Your text is kept."
 
 
-class PredictionCard(pn.viewable.Viewer):  # type: ignore[misc]
-    """One classified tweet with its feedback controls; its feedback id makes retries safe."""
-
-    mark_correct = param.Event(label="✓ Correct", doc="The prediction was right.")
-    mark_wrong = param.Event(label="✗ Wrong", doc="The prediction was wrong.")
-    right_label: param.Selector[str] = param.Selector(
-        default="",
-        objects={"Pick the right label…": "", "Negative": "negative", "Positive": "positive"},
-        label="Right label",
-        doc="The label the user says is right (implies correct or wrong).",
-    )
-    feedback_state: param.Selector[str] = param.Selector(
-        default="none", objects=["none", "sending", "stored", "failed"], doc="Feedback progress."
-    )
-    feedback_note = param.String(default="", doc="Confirmation or failure of the feedback.")
-    explanation = param.ClassSelector(
-        class_=Explanation, default=None, allow_None=True, doc="Token contributions, once known."
-    )
-    explain_note = param.String(
-        default="Explaining…", doc="Shown instead of the explanation while there is none."
-    )
-
-    def __init__(self, prediction: Prediction, sender: FeedbackSender, **params: Any) -> None:
-        super().__init__(**params)
-        self.prediction = prediction
-        self.feedback_id = uuid.uuid4().hex
-        self.created = datetime.now(UTC)
-        self.verdict: str | None = None
-        self._sender = sender
-
-    # The callbacks are coroutines: Panel runs them on the event loop in the order the browser
-    # sent the events, while the HTTP call itself runs in a worker thread.
-    @param.depends("mark_correct", watch=True)
-    async def _on_correct(self) -> None:
-        await self._sender(self, "correct", None)
-
-    @param.depends("mark_wrong", watch=True)
-    async def _on_wrong(self) -> None:
-        await self._sender(self, "wrong", None)
-
-    @param.depends("right_label", watch=True)
-    async def _on_right_label(self) -> None:
-        if self.right_label:
-            await self._sender(self, None, self.right_label)
-
-    @property
-    def locked(self) -> bool:
-        return self.feedback_state in ("sending", "stored")
-
-    def _header(self) -> pn.viewable.Viewable:
-        p = self.prediction
-        css, arrow, _ = LABEL_STYLE.get(p.label, ("ap-unknown", "•", "secondary"))
-        version = html.escape(p.model_version or "local bundle")
-        return theme.html_pane(
-            f'<div class="ap-card-head"><span class="ap-badge {css}">{arrow} '
-            f"{html.escape(p.label.capitalize())}</span>"
-            f'<span class="ap-confidence">{p.confidence:.0%} confident</span>'
-            f'<span class="ap-version">model version: {version}</span></div>'
-            f'<div class="ap-tweet">{html.escape(p.text)}</div>',
-            sizing_mode="stretch_width",
-            margin=(4, 10),
-        )
-
-    def _gauge(self) -> pn.viewable.Viewable:
-        p = self.prediction
-        _, _, color = LABEL_STYLE.get(p.label, ("", "", "secondary"))
-        return pn.indicators.Progress(
-            value=round(100 * p.confidence),
-            max=100,
-            bar_color=color,
-            sizing_mode="stretch_width",
-            height=12,
-            margin=(2, 10, 6, 10),
-            css_classes=["ap-gauge"],
-        )
-
-    @param.depends("explanation", "explain_note")
-    def _explanation_view(self) -> pn.viewable.Viewable:
-        if self.explanation is None:
-            body = f'<div class="ap-explain-legend">{html.escape(self.explain_note)}</div>'
-        else:
-            body = explanation_html(self.explanation)
-        return theme.html_pane(
-            body, sizing_mode="stretch_width", margin=(0, 10, 4, 10), css_classes=["ap-explanation"]
-        )
-
-    @param.depends("feedback_state", "feedback_note")
-    def _note(self) -> pn.viewable.Viewable:
-        css = {"stored": "ap-ok", "failed": "ap-err"}.get(self.feedback_state, "")
-        text = self.feedback_note or "Was it right? Your feedback helps us improve the model."
-        return theme.html_pane(
-            f'<span class="ap-note {css}">{html.escape(text)}</span>',
-            margin=(8, 10),
-            css_classes=["ap-feedback-note"],
-        )
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        locked = self.param.feedback_state.rx.pipe(lambda s: s in ("sending", "stored"))
-        correct = pn.widgets.Button.from_param(
-            self.param.mark_correct,
-            **theme.button_look("success", "outline"),
-            width=110,
-            disabled=locked,
-            description=None,
-            css_classes=["ap-fb-correct"],
-        )
-        wrong = pn.widgets.Button.from_param(
-            self.param.mark_wrong,
-            **theme.button_look("danger", "outline"),
-            width=110,
-            disabled=locked,
-            description=None,
-            css_classes=["ap-fb-wrong"],
-        )
-        right = pn.widgets.Select.from_param(
-            self.param.right_label,
-            name="",
-            width=180,
-            disabled=locked,
-            description=None,
-            css_classes=["ap-fb-label"],
-        )
-        return theme.card(
-            self._header(),
-            self._gauge(),
-            self._explanation_view,
-            pn.Row(correct, wrong, right, self._note, align="start"),
-            css_class="ap-prediction",
-            margin=(6, 5),
-        )
-
-
-class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
+class UserPage(FeedbackFlow):
     """State of one browser session: the tweets typed, their predictions, the feedback sent."""
 
     text = param.String(default="", doc="Tweets to classify, one per line.")
@@ -188,18 +45,23 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
     )
     cards = param.List(default=[], item_type=PredictionCard, doc="Predictions of the last submit.")
     history = param.DataFrame(
-        default=pd.DataFrame(columns=HISTORY_COLUMNS),
-        doc="This session's predictions, newest first.",
+        default=pd.DataFrame(columns=TABLE_COLUMNS),
+        doc="This session's predictions as the table shows them, newest first.",
     )
 
     def __init__(
-        self, connection: ServerConnection, max_chars: int, max_tweets: int, **params: Any
+        self, connection: ServerConnection, settings: DashboardSettings, **params: Any
     ) -> None:
-        super().__init__(**params)
-        self.connection = connection
-        self.max_chars = max_chars
-        self.max_tweets = max_tweets
-        self._rows: dict[str, dict[str, Any]] = {}
+        super().__init__(connection, settings.feedback_undo_seconds, **params)
+        self.max_chars = settings.max_tweet_chars
+        self.max_tweets = settings.max_tweets
+        self.band = settings.uncertain_band
+        self.highlighting = Highlighting(
+            settings.explain_top_k, settings.explain_min_share, tuple(settings.airline_words)
+        )
+        connection.param.watch(self._on_status, "status")
+        self._results = pn.Column(*self._empty_results(), sizing_mode="stretch_width", margin=0)
+        self._drawing: asyncio.Task[None] | None = None
 
     # -- actions ----------------------------------------------------------------------------
     def tweets(self) -> list[str]:
@@ -208,6 +70,11 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
     def _say(self, text: str, kind: str = "info") -> None:
         self.message_kind = kind
         self.message = text
+
+    def _on_status(self, event: param.parameterized.Event) -> None:
+        """A "server unavailable" message goes once the server is back: it would be stale."""
+        if event.new == "ready" and self.message == SERVER_DOWN_MESSAGE:
+            self._say("The model server is back: press Analyze sentiment again.", "info")
 
     def validate(self) -> list[str] | None:
         """The tweets to send, or None after explaining inline what is wrong with the input."""
@@ -264,19 +131,30 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         """The new cards on the page; none after a failure, which becomes a message."""
         if isinstance(result, ServerUnavailable):
             self.connection.mark_down(result)
-            self._say("Not analyzed: the model server is unavailable. Your text is kept.", "danger")
-            return []
-        if isinstance(result, RequestRejected):
-            self._say(f"The server refused these tweets: {result}", "warning")
+            self._say(SERVER_DOWN_MESSAGE, "danger")
             return []
         if isinstance(result, Exception):
             logger.error("predict failed", exc_info=result)
-            self._say(f"Something went wrong while analyzing: {result}", "danger")
+            self._say(f"Not analyzed: {plain_error(result)}", "warning")
             return []
         self.connection.mark_up()
-        cards = [PredictionCard(p, self._send_feedback_async) for p in result]
+        threshold = self.connection.served.get("threshold")
+        cards = [
+            PredictionCard(
+                p,
+                certainty(p.probability, p.label, threshold, self.band),
+                self._send_feedback_async,
+                self.undo_feedback,
+                self.highlighting,
+            )
+            for p in result
+        ]
         for new in cards:
-            self._record(new)
+            self.rows[new.feedback_id] = HistoryRow(
+                new.created, new.prediction.text, new.certainty, new.prediction.probability,
+                new.prediction.model_version,
+            )  # fmt: skip
+        self._publish()
         self.cards = cards
         count = f"{len(cards)} tweets" if len(cards) > 1 else "1 tweet"
         self._say(f"Analyzed {count}.", "success")
@@ -307,13 +185,12 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         """Each card gets its explanation, or a note: the prediction stays either way.
 
         A failed explanation does not raise the banner: predictions worked, and the periodic
-        health check tells whether the server itself is down.
+        health check tells whether the server itself is down. The detail goes to the log.
         """
         if isinstance(result, Exception):
-            if not isinstance(result, ServerUnavailable | RequestRejected):
-                logger.error("explain failed", exc_info=result)
+            logger.warning("explain failed: %s", result)
             for card in cards:
-                card.explain_note = f"No word highlighting: {result}"
+                card.explain_note = EXPLAIN_FAILED
             return
         for card, explanation in zip(cards, result, strict=True):
             card.explanation = explanation
@@ -324,101 +201,13 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         self.cards = []
         self.message = ""
 
-    def send_feedback(
-        self, card: PredictionCard, verdict: str | None = None, correct_label: str | None = None
-    ) -> None:
-        """Send one verdict or right label for `card`; the card shows whether it was stored."""
-        if self._begin_feedback(card):
-            result = self._post_feedback(card, verdict, correct_label)
-            self._end_feedback(card, verdict, correct_label, result)
-
-    async def _send_feedback_async(
-        self, card: PredictionCard, verdict: str | None, correct_label: str | None
-    ) -> None:
-        if self._begin_feedback(card):
-            result = await asyncio.to_thread(self._post_feedback, card, verdict, correct_label)
-            self._end_feedback(card, verdict, correct_label, result)
-
-    @staticmethod
-    def _begin_feedback(card: PredictionCard) -> bool:
-        if card.feedback_state in ("sending", "stored"):
-            return False
-        card.feedback_state, card.feedback_note = "sending", "Sending…"
-        return True
-
-    def _post_feedback(
-        self, card: PredictionCard, verdict: str | None, correct_label: str | None
-    ) -> dict[str, Any] | Exception:
-        try:
-            return self.connection.client.feedback(
-                card.prediction,
-                verdict=verdict,
-                correct_label=correct_label,
-                feedback_id=card.feedback_id,
-            )
-        except Exception as exc:  # noqa: BLE001 - sorted out by _end_feedback, never raised
-            return exc
-
-    def _end_feedback(
-        self,
-        card: PredictionCard,
-        verdict: str | None,
-        correct_label: str | None,
-        result: dict[str, Any] | Exception,
-    ) -> None:
-        if isinstance(result, ServerUnavailable):
-            self.connection.mark_down(result)
-            self._failed(card, "the server is unavailable. Try again in a moment.")
-            return
-        if isinstance(result, Exception):
-            if not isinstance(result, RequestRejected):
-                logger.error("feedback failed", exc_info=result)
-            self._failed(card, str(result))
-            return
-        self.connection.mark_up()
-        if verdict is None and correct_label is not None:
-            verdict = "correct" if correct_label == card.prediction.label else "wrong"
-        card.verdict = verdict
-        short_id = str(result.get("id", ""))[:8]
-        when = _clock(result.get("created_at"))
-        again = " (already stored earlier)" if result.get("duplicate") else ""
-        card.feedback_note = f"✓ Feedback stored{again} — “{verdict}”, id {short_id}, {when}"
-        card.feedback_state = "stored"
-        label = (
-            f" → {correct_label}"
-            if correct_label and correct_label != card.prediction.label
-            else ""
-        )
-        self._update(card, f"{'✓' if verdict == 'correct' else '✗'} {verdict}{label}")
-        if pn.state.curdoc is not None and pn.state.notifications is not None:
-            pn.state.notifications.success("Thanks! Your feedback was stored.", duration=3000)
-
-    @staticmethod
-    def _failed(card: PredictionCard, reason: str) -> None:
-        card.feedback_state, card.feedback_note = "failed", f"Not stored: {reason}"
-        card.right_label = ""  # so the same label can be picked again to retry
-
     # -- history ----------------------------------------------------------------------------
-    def _record(self, card: PredictionCard) -> None:
-        p = card.prediction
-        self._rows[card.feedback_id] = {
-            "time": card.created.strftime("%H:%M:%S"),
-            "tweet": p.text if len(p.text) <= 120 else p.text[:117] + "…",
-            "label": p.label,
-            "confidence": round(100 * p.confidence, 1),
-            "model": p.model_version or "local",
-            "feedback": "—",
-        }
-        self._publish()
-
-    def _update(self, card: PredictionCard, feedback: str) -> None:
-        if card.feedback_id in self._rows:
-            self._rows[card.feedback_id]["feedback"] = feedback
-            self._publish()
-
     def _publish(self) -> None:
-        rows = list(reversed(self._rows.values()))
-        self.history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+        self.history = table_frame(list(self.rows.values()), session_zone())
+
+    def csv_file(self) -> Any:
+        """The history as CSV, for the Download button."""
+        return to_csv(list(self.rows.values()), session_zone())
 
     # -- view -------------------------------------------------------------------------------
     @param.depends("message", "message_kind")
@@ -433,17 +222,40 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
             margin=(8, 10, 2, 10),
         )
 
-    @param.depends("cards")
-    def _results(self) -> pn.viewable.Viewable:
-        if not self.cards:
-            return theme.card(
+    def _empty_results(self) -> list[pn.viewable.Viewable]:
+        return [
+            theme.card(
                 theme.empty(
                     "Results appear here: the sentiment of each tweet, how confident the model "
                     "is, and buttons to tell us whether it got it right."
                 ),
                 css_class="ap-results-empty",
             )
-        return pn.Column(*self.cards, sizing_mode="stretch_width", margin=0)
+        ]
+
+    @param.depends("cards", watch=True)
+    def _draw_cards(self) -> None:
+        """The first cards at once, the rest in small batches: the browser shows the first
+        ones while it lays out the others (a card is a dozen browser-side models)."""
+        cards = self.cards
+        if not cards:
+            self._results.objects = self._empty_results()
+            return
+        legend = theme.html_pane(
+            legend_html(), sizing_mode="stretch_width", margin=(0, 10), css_classes=["ap-legend"]
+        )
+        if len(cards) <= FIRST_CARDS or not _loop_running():
+            self._results.objects = [legend, *cards]
+            return
+        self._results.objects = [legend, *cards[:FIRST_CARDS]]
+        self._drawing = asyncio.get_running_loop().create_task(self._draw_rest(cards))
+
+    async def _draw_rest(self, cards: list[PredictionCard]) -> None:
+        for start in range(FIRST_CARDS, len(cards), BATCH_CARDS):
+            await asyncio.sleep(BATCH_PAUSE_SECONDS)
+            if self.cards is not cards:  # a newer submit or a clear took over
+                return
+            self._results.extend(cards[start : start + BATCH_CARDS])
 
     @param.depends("history")
     def _history_view(self) -> pn.viewable.Viewable:
@@ -454,15 +266,14 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
-            layout="fit_data_stretch",
+            layout="fit_columns",
             pagination="local" if len(self.history) > 10 else None,
             page_size=10,
-            titles={**{c: c.capitalize() for c in HISTORY_COLUMNS}, "time": "Time (UTC)"},
-            formatters={
-                "confidence": {"type": "progress", "max": 100, "legend": True, "color": "#54aeff"},
-                "label": {"type": "lookup", "positive": "▲ positive", "negative": "▼ negative"},
-            },
-            widths={"tweet": "40%", "confidence": 150},
+            titles={c: c.capitalize() for c in TABLE_COLUMNS},
+            formatters={"confidence": {"type": "html"}, "tweet": {"type": "textarea"}},
+            widths={"time": 70, "tweet": "42%", "sentiment": 115, "confidence": 110},
+            # On a phone the columns that do not fit fold under their row, the tweet stays.
+            configuration={"responsiveLayout": "collapse"},
             css_classes=["ap-history"],
             margin=(5, 10),
         )
@@ -482,35 +293,51 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         submit = pn.widgets.Button.from_param(
             self.param.submit,
             **theme.button_look("primary"),
-            width=180,
+            width=170,
             description=None,
             css_classes=["ap-submit"],
         )
         clear = pn.widgets.Button.from_param(
             self.param.clear,
             **theme.button_look("default", "outline"),
-            width=90,
+            width=80,
             description=None,
             css_classes=["ap-clear"],
         )
         hint = theme.html_pane(
             f'<span class="ap-muted">Up to {self.max_tweets} tweets at once, '
-            f"{self.max_chars:,} characters each.</span>",
-            margin=(12, 10),
+            f"{self.max_chars:,} characters each. {BINARY_NOTE}</span>",
+            sizing_mode="stretch_width",
+            margin=(4, 10),
+            css_classes=["ap-binary-note"],
+        )
+        download = pn.widgets.FileDownload(
+            callback=self.csv_file,
+            filename="air-paradis-predictions.csv",
+            label="Download CSV",
+            **theme.button_look("default", "outline"),
+            width=150,
+            css_classes=["ap-history-csv"],
         )
         return pn.Column(
             self.connection.banner_view(),
             theme.card(
                 theme.heading("Analyze tweets"),
                 text,
-                pn.Row(submit, clear, hint),
+                pn.FlexBox(submit, clear, gap="4px"),
+                hint,
                 self._message_view,
                 css_class="ap-analyze",
             ),
             theme.heading("Results", margin=(14, 15, 0, 15)),
             self._results,
             theme.card(
-                theme.heading("History of this session"),
+                pn.FlexBox(
+                    theme.heading("History of this session"),
+                    download,
+                    justify_content="space-between",
+                    align_items="center",
+                ),
                 self._history_view,
                 css_class="ap-session",
                 margin=(14, 5, 8, 5),
@@ -520,44 +347,9 @@ class UserPage(pn.viewable.Viewer):  # type: ignore[misc]
         )
 
 
-def explanation_html(explanation: Explanation) -> str:
-    """The tweet's words as the model read them, each on a green (toward positive) or red
-    (toward negative) background whose strength is its share of the tweet's largest push."""
-    peak = max((abs(t.contribution) for t in explanation.tokens), default=0.0)
-    unit = UNIT_NAME.get(explanation.unit, explanation.unit)
-    words = " ".join(_token_html(t, peak, unit) for t in explanation.tokens)
-    method = METHOD_LEGEND.get(explanation.method, explanation.method)
-    legend = (
-        f"Green pushes toward positive, red toward negative, deeper is stronger — {method}. "
-        "Words as the model reads them: lowercased; links, @users and emoticons become "
-        "xxurl, xxuser, xxsmile / xxsad."
-    )
-    if not explanation.tokens:
-        words = '<span class="ap-muted">No word to highlight in this tweet.</span>'
-    return (
-        f'<div class="ap-explain">{words}</div>'
-        f'<div class="ap-explain-legend">{html.escape(legend)}</div>'
-    )
-
-
-def _token_html(token: TokenContribution, peak: float, unit: str) -> str:
-    value = token.contribution
-    css = "ap-tok-pos" if value > 0 else "ap-tok-neg" if value < 0 else "ap-tok-zero"
-    style = ""
-    if css in TOKEN_RGB and peak > 0:
-        alpha = MAX_TOKEN_ALPHA * abs(value) / peak
-        style = f' style="background: rgba({TOKEN_RGB[css]}, {alpha:.3f})"'
-    title = html.escape(f"{token.token}: {value:+.3f} {unit}")
-    return f'<span class="ap-tok {css}"{style} title="{title}">{html.escape(token.token)}</span>'
-
-
-def _clock(value: Any) -> str:
+def _loop_running() -> bool:
     try:
-        when = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        return "just now"
-    if pd.isna(when):
-        return "just now"
-    if when.tzinfo is None:
-        when = when.tz_localize("UTC")
-    return str(when.tz_convert("UTC").strftime("at %H:%M:%S UTC"))
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

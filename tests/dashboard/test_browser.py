@@ -45,7 +45,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @contextlib.contextmanager
-def running_dashboard(server_url: str, home: Path, workdir: Path, name: str) -> Iterator[str]:
+def running_dashboard(
+    server_url: str, home: Path, workdir: Path, name: str, **env_vars: str
+) -> Iterator[str]:
     """`airparadis dashboard` as a real process on a free port; yields its URL."""
     port = free_port()
     log = workdir / f"{name}.log"
@@ -53,6 +55,8 @@ def running_dashboard(server_url: str, home: Path, workdir: Path, name: str) -> 
         home,
         AIRPARADIS_DASHBOARD_REFRESH_SECONDS="3",
         AIRPARADIS_DASHBOARD_HEALTH_CHECK_SECONDS="1",
+        AIRPARADIS_DASHBOARD_FEEDBACK_UNDO_SECONDS="1",
+        **env_vars,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "airparadis", "dashboard", "--port", str(port),
@@ -172,25 +176,25 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
     cards = page.locator(".ap-prediction")
     expect(cards).to_have_count(2, timeout=20_000)
     expect(cards.nth(0).locator(".ap-badge")).to_contain_text("Positive")
-    expect(cards.nth(1).locator(".ap-badge")).to_contain_text("Negative")
-    expect(cards.nth(0)).to_contain_text(re.compile(r"\d+% confident"))
+    expect(cards.nth(1).locator(".ap-badge")).to_contain_text(re.compile("Negative|Uncertain"))
+    expect(cards.nth(0)).to_contain_text(re.compile(r"(?<!\d)\d{1,2} % confident"))
     expect(cards.nth(0)).to_contain_text("model version")
 
     # Each card highlights the words that drove it, green toward positive, red toward negative.
     love = cards.nth(0).locator("span.ap-tok-pos", has_text=re.compile(r"^love$"))
     expect(love).to_have_count(1, timeout=20_000)
-    expect(love).to_have_attribute("title", re.compile(r"^love: \+\d+\.\d{3} logit$"))
-    expect(cards.nth(0).locator(".ap-explanation")).to_contain_text(
-        "exact logit contributions of the linear model"
+    expect(love).to_have_attribute(
+        "title", re.compile(r"^love: toward positive, \+\d+\.\d{3} log-odds$")
     )
+    expect(page.locator(".ap-legend")).to_have_count(1)  # one legend, not one per card
+    expect(page.locator(".ap-legend")).to_contain_text("green toward positive")
     expect(cards.nth(1).locator("span.ap-tok-neg").first).to_be_visible()
 
     cards.nth(0).locator(".ap-fb-correct button").click()
     expect(cards.nth(0).locator(".ap-feedback-note")).to_contain_text(
-        "Feedback stored", timeout=20_000
+        "Thanks! Saved at", timeout=20_000
     )
     expect(page.locator(".ap-history")).to_contain_text("✓ correct")
-    page.locator(".notyf__toast").first.wait_for(state="detached", timeout=10_000)
     user_png = screenshot(page, "dashboard-user")
 
     # Ops view again: the feedback is counted.
