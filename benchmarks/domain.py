@@ -178,11 +178,8 @@ def read_curve(
             prior = training_prior(generic.info)  # type: ignore[attr-defined]
             # Trained as `airparadis train` trains: the EM map comes from the test split.
             heldout_map = fit_heldout_map(generic_test_p, s140)
-            estimate = estimate_prior(
-                generic.predict_proba(pool["text"].tolist()),
-                prior,
-                heldout=heldout_map,  # type: ignore[attr-defined]
-            )
+            pool_p = generic.predict_proba(pool["text"].tolist())  # type: ignore[attr-defined]
+            estimate = estimate_prior(pool_p, prior, heldout=heldout_map)
             decision = prior_policy(
                 estimate, min_tweets=settings.prior_min_tweets,
                 min_log_odds=settings.prior_min_log_odds, heldout=heldout_map,
