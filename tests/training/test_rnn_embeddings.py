@@ -26,8 +26,8 @@ from training_jobs.families.rnn_embeddings import (
 from training_jobs.settings import RnnEmbedding, RnnEmbeddingMode, TrainingSettings
 
 POSITIVE = ["happy", "love", "great", "thanks", "awesome", "fun"]
-NEGATIVE = ["sad", "hate", "awful", "delayed", "lost", "tired"]
-FILLER = ["the", "flight", "today", "my", "is", "so", "again", "crew"]
+NEGATIVE = ["sad", "hate", "awful", "delayed", "lost", "grumpiest"]
+FILLER = ["the", "flight", "today", "my", "is", "so", "again", "@united"]
 TINY = {
     "epochs": 1,
     "units": 4,
@@ -56,11 +56,20 @@ def tweets() -> tuple[pd.DataFrame, pd.DataFrame]:
     return _tweets(240, seed=1), _tweets(60, seed=2)
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def tracking(tmp_path: Path) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    return uri
+def tracking(store: str) -> str:
+    mlflow.set_tracking_uri(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def minilm_384(tweets: tuple[pd.DataFrame, pd.DataFrame]) -> KerasRecurrentModel:
+    return _fit(tweets, embedding="minilm", embedding_mode="frozen", embedding_dim=384)
 
 
 def _fit(tweets: tuple[pd.DataFrame, pd.DataFrame], **params: Any) -> KerasRecurrentModel:
@@ -115,7 +124,7 @@ def test_fine_tuned_word2vec_moves_away_from_its_start(
 
 
 def test_minilm_rows_are_word_piece_means_and_stay_when_frozen(
-    tweets: tuple[pd.DataFrame, pd.DataFrame],
+    minilm_384: KerasRecurrentModel,
 ) -> None:
     from safetensors.numpy import load_file
     from transformers import AutoTokenizer
@@ -125,18 +134,20 @@ def test_minilm_rows_are_word_piece_means_and_stay_when_frozen(
     directory = encoder_dir()
     table = load_file(str(directory / "model.safetensors"))[MINILM_TABLE]
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    model = _fit(tweets, embedding="minilm", embedding_mode="frozen", embedding_dim=384)
+    model = minilm_384
     assert model.model.get_layer("embedding").get_weights()[0].shape[1] == 384
-    for word in ("happy", "delayed", "awesome"):
+    pieces_of = {}
+    for word in ("happy", "delayed", "grumpiest", "xxuser"):  # xxuser: the cleaned @united
         pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
         np.testing.assert_allclose(_row(model, word), table[pieces].mean(axis=0), atol=1e-6)
-    assert len(tokenizer(["awesome"], add_special_tokens=False)["input_ids"][0]) >= 1
+        pieces_of[word] = len(pieces)
+    assert pieces_of["happy"] == 1 and pieces_of["grumpiest"] > 1 and pieces_of["xxuser"] > 1
 
 
 def test_minilm_narrower_than_384_is_a_projection_of_the_word_piece_means(
-    tweets: tuple[pd.DataFrame, pd.DataFrame],
+    tweets: tuple[pd.DataFrame, pd.DataFrame], minilm_384: KerasRecurrentModel
 ) -> None:
-    wide = _fit(tweets, embedding="minilm", embedding_mode="frozen", embedding_dim=384)
+    wide = minilm_384
     narrow = _fit(tweets, embedding="minilm", embedding_mode="frozen", embedding_dim=8)
     raw = wide.model.get_layer("embedding").get_weights()[0][2:]
     projected = narrow.model.get_layer("embedding").get_weights()[0][2:]

@@ -77,10 +77,11 @@ def build_network(params: dict[str, Any], vocab_size: int, unroll: bool = False)
     cells = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
     pooled = params["pooling"] == "max"
     inputs = keras.Input(shape=(int(params["max_len"]),), dtype="int32", name="ids")
-    width = layer_width(str(params["embedding"]), int(params["embedding_dim"]))
-    x = keras.layers.Embedding(
-        vocab_size, width, trainable=params["embedding_mode"] != "frozen", name="embedding"
-    )(inputs)
+    # Parameters recorded before the embedding choice existed mean a learned, trained one.
+    embedding = str(params.get("embedding", "learned"))
+    frozen = params.get("embedding_mode") == "frozen"
+    width = layer_width(embedding, int(params["embedding_dim"]))
+    x = keras.layers.Embedding(vocab_size, width, trainable=not frozen, name="embedding")(inputs)
     x = keras.layers.SpatialDropout1D(float(params["dropout"]) / 2)(x)
     recurrent = cells[params["cell"]](
         int(params["units"]), return_sequences=pooled, unroll=unroll, name=params["cell"]

@@ -119,6 +119,8 @@ def minilm_word_vectors(tokens: Sequence[str], encoder: Path | None = None) -> n
     tokenizer.no_truncation()
     tokenizer.no_padding()
     unknown = tokenizer.token_to_id("[UNK]")
+    if unknown is None:
+        raise ValueError(f"{directory / 'tokenizer.json'} has no [UNK] token")
     rows = np.empty((len(tokens), table.shape[1]), dtype=np.float32)
     for row, encoding in enumerate(tokenizer.encode_batch(list(tokens), add_special_tokens=False)):
         rows[row] = table[encoding.ids or [unknown]].mean(axis=0)
@@ -131,7 +133,7 @@ def project(rows: np.ndarray, dim: int) -> np.ndarray:
     if dim >= rows.shape[1]:
         return rows
     _, _, directions = np.linalg.svd(rows - rows.mean(axis=0), full_matrices=False)
-    return (rows @ directions[:dim].T).astype(np.float32)
+    return np.asarray(rows @ directions[:dim].T, dtype=np.float32)
 
 
 def minilm_matrix(tokens: Sequence[str], dim: int, encoder: Path | None = None) -> np.ndarray:
