@@ -29,6 +29,8 @@ OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
 RnnCell = Literal["rnn", "gru", "lstm"]
 Side = Literal["pre", "post"]
 RnnQuantization = Literal["none", "dynamic", "float16"]
+RnnEmbedding = Literal["learned", "word2vec", "fasttext", "minilm"]
+RnnEmbeddingMode = Literal["fine-tuned", "frozen"]
 TransformerMode = Literal["frozen", "finetune"]
 TransformerQuantization = Literal["none", "int8"]
 GateMetric = Literal["accuracy", "roc_auc"]
@@ -104,7 +106,18 @@ class TrainingSettings(BaseSettings):
     rnn_padding: Side = Field(default="pre", description="Pad short tweets before or after.")
     rnn_truncating: Side = Field(default="post", description="Cut long tweets at the start/end.")
     rnn_vocab_size: int = Field(default=40_000, ge=100, description="Most frequent train tokens.")
-    rnn_embedding_dim: int = Field(default=128, ge=4, description="Word embedding size.")
+    rnn_embedding_dim: int = Field(
+        default=128, ge=4, description="Word embedding size (minilm: at most 384, its width)."
+    )
+    rnn_embedding: RnnEmbedding = Field(
+        default="learned",
+        description="Initial word vectors: learned (random), word2vec or fasttext (gensim, "
+        "trained on the training split), minilm (MiniLM's word-piece embeddings).",
+    )
+    rnn_embedding_mode: RnnEmbeddingMode = Field(
+        default="fine-tuned",
+        description="fine-tuned: the word vectors train with the network; frozen: they stay.",
+    )
     rnn_units: int = Field(default=64, ge=2, description="Units of the recurrent layer.")
     rnn_dropout: float = Field(
         default=0.3,

@@ -25,6 +25,13 @@ from airparadis.formats.tflite import TFLITE_FILE, WordVocabulary
 from airparadis.metrics import accuracy
 from airparadis.text import NORMALISATIONS, check_normalisation, clean_tweets
 from training_jobs.families import Reporter, report_validation
+from training_jobs.families.rnn_embeddings import (
+    EMBEDDING_MODES,
+    EMBEDDINGS,
+    check_choice,
+    initial_matrix,
+    layer_width,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -62,6 +69,7 @@ def build_network(params: dict[str, Any], vocab_size: int, unroll: bool = False)
     """Embedding, recurrent layer (cell and direction from params), dense head.
 
     `unroll=True` builds the export twin: same layers and weights, recurrent loop unrolled.
+    The embedding's width and trainability follow `rnn_embeddings` (MiniLM caps the width).
     """
     _quiet_tensorflow()
     import keras
@@ -69,7 +77,11 @@ def build_network(params: dict[str, Any], vocab_size: int, unroll: bool = False)
     cells = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
     pooled = params["pooling"] == "max"
     inputs = keras.Input(shape=(int(params["max_len"]),), dtype="int32", name="ids")
-    x = keras.layers.Embedding(vocab_size, int(params["embedding_dim"]), name="embedding")(inputs)
+    # Parameters recorded before the embedding choice existed mean a learned, trained one.
+    embedding = str(params.get("embedding", "learned"))
+    frozen = params.get("embedding_mode") == "frozen"
+    width = layer_width(embedding, int(params["embedding_dim"]))
+    x = keras.layers.Embedding(vocab_size, width, trainable=not frozen, name="embedding")(inputs)
     x = keras.layers.SpatialDropout1D(float(params["dropout"]) / 2)(x)
     recurrent = cells[params["cell"]](
         int(params["units"]), return_sequences=pooled, unroll=unroll, name=params["cell"]
@@ -111,6 +123,9 @@ class RecurrentNetwork:
         "vocab_size": 40_000,
         "min_count": 2,
         "embedding_dim": 128,
+        "embedding": "learned",
+        "embedding_mode": "fine-tuned",
+        "embedding_epochs": 5,
         "units": 64,
         "pooling": "max",
         "dense_units": 64,
@@ -133,6 +148,8 @@ class RecurrentNetwork:
             "truncating": settings.rnn_truncating,
             "vocab_size": settings.rnn_vocab_size,
             "embedding_dim": settings.rnn_embedding_dim,
+            "embedding": settings.rnn_embedding,
+            "embedding_mode": settings.rnn_embedding_mode,
             "units": settings.rnn_units,
             "dropout": settings.rnn_dropout,
             "epochs": settings.rnn_epochs,
@@ -145,6 +162,8 @@ class RecurrentNetwork:
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         return {
+            "embedding": trial.suggest_categorical("embedding", list(EMBEDDINGS)),
+            "embedding_mode": trial.suggest_categorical("embedding_mode", list(EMBEDDING_MODES)),
             "cell": trial.suggest_categorical("cell", ["rnn", "gru", "lstm"]),
             "bidirectional": trial.suggest_categorical("bidirectional", [True, False]),
             "pooling": trial.suggest_categorical("pooling", ["max", "last"]),
@@ -169,6 +188,7 @@ class RecurrentNetwork:
         import keras
 
         p = {**self.default_params, **params}
+        check_choice(str(p["embedding"]), str(p["embedding_mode"]))
         keras.utils.set_random_seed(seed)
         normalisation = check_normalisation(p["normalisation"])
         cleaned = clean_tweets(train["text"], normalisation)
@@ -187,6 +207,9 @@ class RecurrentNetwork:
         y_val = validation["label"].to_numpy()
 
         model = build_network(p, vocabulary.size)
+        matrix = initial_matrix(p, cleaned, vocabulary.tokens, seed)
+        if matrix is not None:
+            model.get_layer("embedding").set_weights([matrix])
         model.compile(
             optimizer=keras.optimizers.Adam(float(p["learning_rate"])),
             loss="binary_crossentropy",
