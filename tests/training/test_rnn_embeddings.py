@@ -63,7 +63,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def tracking(store: str) -> str:
+    """This module's store, and an experiment in it: an experiment another test made active
+    belongs to another store."""
     mlflow.set_tracking_uri(store)
+    mlflow.set_experiment("rnn-embeddings")
     return store
 
 
