@@ -268,7 +268,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             )
             self._feedback_empty.object = empty_html(text)
             return
-        volume, rate = feedback_plots(frame, snap.window_seconds)
+        volume, rate = feedback_plots(frame)
         self._volume_plot.object = volume
         self._share_plot.object = rate
 

@@ -146,10 +146,11 @@ def feedback_bins(
         times = pd.to_datetime(events["created_at"], utc=True, errors="coerce", format="ISO8601")
         verdicts = events["verdict"].astype(str)
         keep = times.notna() & (times >= start) & verdicts.isin(["correct", "wrong"])
-        binned = times[keep].dt.floor(f"{step}s")
-        counts = pd.crosstab(binned, verdicts[keep]).reindex(columns=["correct", "wrong"])
-        counts = counts.fillna(0).astype(int)
-        frame = frame.add(counts.reindex(index, fill_value=0), fill_value=0).astype(int)
+        if keep.any():  # pandas' crosstab fails on an empty selection of aware times
+            binned = times[keep].dt.floor(f"{step}s")
+            counts = pd.crosstab(binned, verdicts[keep]).reindex(columns=["correct", "wrong"])
+            counts = counts.fillna(0).astype(int)
+            frame = frame.add(counts.reindex(index, fill_value=0), fill_value=0).astype(int)
     frame["total"] = frame["correct"] + frame["wrong"]
     share = 100.0 * frame["wrong"] / frame["total"].where(frame["total"] > 0)
     frame["wrong_rate"] = share.astype(float)

@@ -36,6 +36,10 @@ from dashboard.ops_html import (
 from dashboard.ops_plots import drift_plot, reliability_plot
 from dashboard.ops_text import percent
 
+ALL_ROWS = {"renderVertical": "basic"}
+"""Tabulator draws every row (a few here): its virtual rendering can draw none when the
+table is first laid out inside a card that was hidden until the first refresh."""
+
 
 class HealthCards:
     """The drift and quality cards; `render` shows a snapshot, `cards` lays them out."""
@@ -47,7 +51,7 @@ class HealthCards:
         self.drift_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=DRIFT_COLUMNS),
             disabled=True, show_index=False, layout="fit_columns", titles=DRIFT_TITLES,
-            css_classes=["ap-drift-table"], **wide,
+            css_classes=["ap-drift-table"], configuration=ALL_ROWS, **wide,
         )  # fmt: skip
         # Unlinked: Panel would otherwise share the x range with the feedback plots' bins.
         self.drift_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
@@ -62,7 +66,7 @@ class HealthCards:
             pd.DataFrame(columns=QUALITY_COLUMNS),
             disabled=True, show_index=False, layout="fit_columns", titles=QUALITY_TITLES,
             formatters={c: SCORE_FORMAT for c in ("raw", "calibrated")},
-            css_classes=["ap-quality-table"], **wide,
+            css_classes=["ap-quality-table"], configuration=ALL_ROWS, **wide,
         )  # fmt: skip
         self.reliability_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
         self._shown_calibration: dict[str, Any] | None = None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import holoviews as hv
 import hvplot.pandas  # noqa: F401 - registers DataFrame.hvplot
 import pandas as pd
 
 from dashboard.ops_health import reliability_frame
-from dashboard.ops_text import WRONG_RATE, tick_labels
+from dashboard.ops_text import WRONG_RATE
 from dashboard.theme import BLUE, GREEN, GREY, RED
 
 PLOT_OPTS: dict[str, Any] = {
@@ -21,30 +22,30 @@ PLOT_OPTS: dict[str, Any] = {
 LATENCY_COLORS = ["#54aeff", "#0969da", "#0a3069"]
 
 
-def _sparse_ticks(labels: dict[str, str]) -> Any:
-    """A Bokeh hook that blanks the time labels `tick_labels` leaves out, so that a 7-day
-    window shows one label a day instead of one per bin."""
-
-    def hook(plot: Any, _element: Any) -> None:
-        plot.state.xaxis.major_label_overrides = labels
-
-    return hook
-
-
-def feedback_plots(frame: pd.DataFrame, window_seconds: int) -> tuple[Any, Any]:
-    """Feedback received per bin (correct and wrong, stacked) and the wrong-prediction rate."""
-    hooks = [_sparse_ticks(tick_labels(frame, window_seconds))]
-    volume = frame.hvplot.bar(
-        x="bin", y=["correct", "wrong"], stacked=True, color=[GREEN, RED], xlabel="",
-        ylabel="verdicts", title="Feedback received", legend="top_left", **PLOT_OPTS,
-    ).opts(hooks=hooks)  # fmt: skip
-    rate = frame.hvplot.line(
-        x="bin", y="wrong_rate", color=RED, xlabel="", ylabel="% of verdicts wrong",
-        ylim=(0, 105), title=WRONG_RATE, **PLOT_OPTS,
-    ) * frame.hvplot.scatter(
-        x="bin", y="wrong_rate", color=RED, size=40, **PLOT_OPTS
+def feedback_plots(frame: pd.DataFrame) -> tuple[Any, Any]:
+    """Verdicts received per bin and the wrong-prediction rate, on a time axis: Bokeh picks
+    readable ticks for any window (hours over a day, days over a week), where one label per
+    bin crammed 28 of them on a 7-day axis. The volume draws all verdicts in green with the
+    wrong ones over them in red, so the bars read as stacked."""
+    starts = pd.to_datetime(frame["start"], utc=True).dt.tz_localize(None)
+    step = starts.iloc[1] - starts.iloc[0] if len(starts) > 1 else pd.Timedelta(seconds=60)
+    edges = [*starts, starts.iloc[-1] + step]
+    opts: dict[str, Any] = {"line_color": "white", "tools": ["hover"]}
+    total = hv.Histogram((edges, frame["total"]), kdims="time", vdims="verdicts", label="correct")
+    wrong = hv.Histogram((edges, frame["wrong"]), kdims="time", vdims="verdicts", label="wrong")
+    volume = (total.opts(color=GREEN, **opts) * wrong.opts(color=RED, **opts)).opts(
+        title="Feedback received", xlabel="", ylabel="verdicts", legend_position="top_left",
+        responsive=True, height=PLOT_OPTS["height"], fontscale=PLOT_OPTS["fontscale"],
+        toolbar=None,
     )  # fmt: skip
-    return volume, rate.opts(hooks=hooks)
+    points = frame.drop(columns="start").assign(time=(starts + step / 2).to_numpy())
+    rate = points.hvplot.line(
+        x="time", y="wrong_rate", color=RED, xlabel="", ylabel="% of verdicts wrong",
+        ylim=(0, 105), title=WRONG_RATE, **PLOT_OPTS,
+    ) * points.hvplot.scatter(
+        x="time", y="wrong_rate", color=RED, size=40, hover_cols=["wrong", "total"], **PLOT_OPTS
+    )  # fmt: skip
+    return volume, rate.opts(xlim=(edges[0], edges[-1]))  # the window, as the volume
 
 
 def labels_plot(frame: pd.DataFrame) -> Any:

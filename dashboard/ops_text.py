@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-
 WINDOWS = {
     "Last 15 minutes": 900,
     "Last hour": 3600,
@@ -33,7 +31,6 @@ RUNBOOK_ANCHORS = {
     "rollback": "roll-back-to-the-previous-champion",
 }
 """Sections of docs/operations.md the action lines link to (GitHub's heading anchors)."""
-MAX_TICKS = 8
 
 
 def duration(seconds: Any) -> str:
@@ -132,30 +129,6 @@ def latency_text(ms: float | None, floor_ms: float) -> str:
     if math.isnan(ms):
         return "–"
     return f"{ms:.2f} ms" if ms < 10 else f"{ms:.0f} ms"
-
-
-def tick_labels(frame: pd.DataFrame, window_seconds: int) -> dict[str, str]:
-    """Axis labels of the time bins: at most about `MAX_TICKS` shown, the rest blank.
-
-    Beyond a day, one label per day (``Mon 30``) at its first bin; within a day, every n-th
-    bin aligned on round times, n chosen so that about `MAX_TICKS` remain."""
-    if frame.empty:
-        return {}
-    starts = pd.to_datetime(frame["start"], utc=True)
-    bins = frame["bin"].astype(str)
-    if window_seconds > 86400:
-        days = starts.dt.floor("D")
-        first = days != days.shift()
-        return {
-            b: (s.strftime("%a %-d") if f else "")
-            for b, s, f in zip(bins, starts, first, strict=True)
-        }
-    step = (starts.iloc[1] - starts.iloc[0]).total_seconds() if len(starts) > 1 else 60
-    stride = max(1, math.ceil(len(frame) / MAX_TICKS))
-    every = int(step * stride)
-    return {
-        b: (b if int(s.timestamp()) % every == 0 else "") for b, s in zip(bins, starts, strict=True)
-    }
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,9 @@ def test_classify_give_feedback_and_see_it_counted(browser: Any, dashboard_url: 
     path = screenshot(page, "dashboard-ops")
     # Seven days: one time label a day on the feedback charts; the KPIs follow the window.
     page.locator("select").first.select_option(label="Last 7 days")
-    expect(page.locator(".kpi-feedback .ap-kpi-detail")).to_contain_text("Last 7 days")
+    expect(page.locator(".kpi-feedback .ap-kpi-detail")).to_contain_text(
+        "Last 7 days", timeout=20_000
+    )
     expect(page.locator(".kpi-alerts .ap-kpi-detail")).to_contain_text("Last 7 days")
     time.sleep(1.0)  # let the plots draw
     page.locator(".ap-feedback").screenshot(path=str(ARTIFACTS / "ops-feedback-7-days.png"))
