@@ -66,6 +66,10 @@ class ModelInfo(_Answer):
         default=None, description="Positive share the model's probabilities assume."
     )
     error: str | None = Field(default=None, description="Why the model is not loaded.")
+    started_at: datetime | None = Field(
+        default=None,
+        description="When the server process started (UTC): its counters count from then.",
+    )
 
 
 class InputStatsOut(_Answer):
@@ -126,7 +130,15 @@ class AlertRecord(_Answer):
     )
     window_seconds: int
     model_version: str | None = None
-    client_id: str | None = None
+    client_id: str | None = Field(default=None, description="The client whose verdict fired it.")
+    verdicts: int | None = Field(
+        default=None,
+        description="Verdicts in the window when it fired; None for alerts recorded before.",
+    )
+    clients: list[str] = Field(
+        default_factory=list,
+        description="The distinct clients that sent wrong verdicts in the window, latest first.",
+    )
 
     @field_validator("fired_at")
     @classmethod
@@ -136,9 +148,14 @@ class AlertRecord(_Answer):
 
 
 class MispredictionRule(_Answer):
-    threshold: float = Field(description="Wrong-feedback share that alerts.")
+    """The rate rule: the wrong-prediction rate that alerts, over its window."""
+
+    threshold: float = Field(description="Wrong-prediction rate (0 to 1) that alerts.")
     window_seconds: int
     min_feedback: int
+    min_distinct_clients: int = Field(
+        default=1, description="Distinct clients with a wrong verdict needed to alert."
+    )
 
 
 class AlertsAnswer(_Answer):
@@ -146,5 +163,8 @@ class AlertsAnswer(_Answer):
 
     threshold: int = Field(description="Wrong verdicts within the window that alert.")
     window_seconds: int
+    min_distinct_clients: int = Field(
+        default=1, description="Distinct clients with a wrong verdict needed to alert."
+    )
     misprediction: MispredictionRule
     alerts: list[AlertRecord]

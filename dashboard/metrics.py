@@ -1,9 +1,12 @@
 """Reading the model server's ``/metrics``: counters by label, the misprediction-rate gauge
 and latency percentiles.
 
-Latency percentiles are estimated from kserve's cumulative histogram buckets the way
-Prometheus' ``histogram_quantile`` does: find the bucket holding the rank, then interpolate
-linearly inside it. They cover everything since the server process started.
+Latency percentiles are estimated from cumulative histogram buckets the way Prometheus'
+``histogram_quantile`` does: find the bucket holding the rank, then interpolate linearly inside
+it. They cover everything since the server process started. kserve's per-stage histograms
+start at 5 ms, above most of this server's calls: the predict stage is read from the server's
+own ``airparadis_predict_seconds`` (buckets from 50 µs) when it has it, and a percentile
+inside a first bucket is reported as below that bucket's bound, not interpolated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ LATENCY_STAGES = {
     "predict": "request_predict_seconds",
     "postprocess": "request_postprocess_seconds",
 }
+OWN_PREDICT = "airparadis_predict_seconds"
+"""The predictor's own histogram of its predict calls, with sub-millisecond buckets."""
 QUANTILES = (0.5, 0.9, 0.99)
 
 
@@ -36,6 +41,13 @@ class Histogram:
     @property
     def count(self) -> float:
         return self.buckets[-1][1] if self.buckets else 0.0
+
+    def in_first_bucket(self, q: float) -> bool:
+        """Whether quantile `q` falls inside the first bucket, where the estimate can only
+        say it is below that bucket's bound."""
+        if not self.buckets or not self.count:
+            return False
+        return self.buckets[0][1] >= q * self.count
 
 
 @dataclass
@@ -67,6 +79,7 @@ def parse_metrics(text: str, model_name: str | None = None) -> ServerMetrics:
         raise ValueError("prometheus-client is not installed") from exc
     out = ServerMetrics()
     stage_of = {name: stage for stage, name in LATENCY_STAGES.items()}
+    stage_of[OWN_PREDICT] = OWN_PREDICT
     partial: dict[str, dict[float, float]] = {}
     for family in text_string_to_metric_families(text):
         if family.name == PREDICTIONS:
@@ -103,6 +116,9 @@ def parse_metrics(text: str, model_name: str | None = None) -> ServerMetrics:
                     histogram.total += s.value
     for stage, buckets in partial.items():
         out.latency[stage].buckets = sorted(buckets.items())
+    own = out.latency.pop(OWN_PREDICT, None)
+    if own is not None and own.count:
+        out.latency["predict"] = own
     return out
 
 

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -19,6 +18,8 @@ import pandas as pd
 from airparadis.model_card import ModelCard
 from dashboard.client import DriftStatus, ModelServerClient, RequestRejected, ServerUnavailable
 from dashboard.metrics import LATENCY_STAGES, QUANTILES, ServerMetrics, parse_metrics
+from dashboard.ops_text import COUNT_RULE, RULE_NAMES, alert_line, clients_line, latency_text
+from dashboard.ops_text import duration as duration
 from dashboard.registry import SHOWN_METRICS, AliasedVersion
 
 logger = logging.getLogger(__name__)
@@ -32,21 +33,11 @@ BINS = (
     (7 * 86400, 6 * 3600, "%a %H:%M"),
     (30 * 86400, 86400, "%d %b"),
 )
-FEEDBACK_COLUMNS = ["start", "bin", "correct", "wrong", "total", "negative_share"]
-ALERT_COLUMNS = ["fired_at", "source", "rule", "count", "threshold", "window", "model_version"]
-DRIFT_COLUMNS = ["signal", "live", "reference"]
-DRIFT_PROBA_COLUMNS = ["p_positive", "source", "share"]
-QUALITY_COLUMNS = ["metric", "raw", "calibrated"]
-QUALITY_METRICS = (
-    ("macro_f1", "Macro-F1"),
-    ("balanced_accuracy", "Balanced accuracy"),
-    ("recall_negative", "Complaints caught"),
-    ("precision_positive", "Positive precision"),
-    ("brier", "Brier score ↓"),
-    ("ece", "Calibration error (ECE) ↓"),
-)
-RELIABILITY_COLUMNS = ["p_mean", "frac_positive", "count"]
-LIVE, REFERENCE = "live", "training reference"
+FEEDBACK_COLUMNS = ["start", "bin", "correct", "wrong", "total", "wrong_rate"]
+ALERT_COLUMNS = ["fired_at", "source", "rule", "what", "clients", "model_version"]
+ALERT_FRAME_COLUMNS = [*ALERT_COLUMNS, "rule_id"]
+"""The alerts' frame: the columns shown, and the rule's id (to choose the action lines)."""
+LATENCY_COLUMNS = ["stage", *(f"p{round(q * 100)}" for q in QUANTILES), "requests"]
 
 
 @dataclass
@@ -57,7 +48,7 @@ class OpsSnapshot:
     window_seconds: int
     feedback: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FEEDBACK_COLUMNS))
     metrics: ServerMetrics | None = None
-    alerts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ALERT_COLUMNS))
+    alerts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ALERT_FRAME_COLUMNS))
     alert_rule: dict[str, Any] = field(default_factory=dict)
     misprediction_rule: dict[str, Any] = field(default_factory=dict)
     drift: DriftStatus | None = None
@@ -88,10 +79,36 @@ class OpsSnapshot:
         return int(self.feedback["wrong"].sum()) if len(self.feedback) else 0
 
     @property
-    def negative_share(self) -> float:
-        """Share of 'wrong' verdicts over the window, in percent (NaN without feedback)."""
+    def wrong_rate(self) -> float:
+        """The wrong-prediction rate over the selected window (0 to 1; NaN without verdicts)."""
         total = self.feedback_total
-        return 100.0 * self.feedback_wrong / total if total else math.nan
+        return self.feedback_wrong / total if total else math.nan
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the server process started (its counters count from then), when it says."""
+        value = self.served.get("started_at")
+        started = pd.to_datetime(value, utc=True, errors="coerce") if value else pd.NaT
+        return None if pd.isna(started) else started.to_pydatetime()
+
+    def alerts_within(self, seconds: int) -> pd.DataFrame:
+        """The alerts fired within the last `seconds` of this snapshot."""
+        since = pd.Timestamp(self.taken_at) - pd.Timedelta(seconds=seconds)
+        return self.alerts[self.alerts["fired_at"] >= since]
+
+    @property
+    def rate_over_threshold(self) -> bool:
+        """The window's wrong-prediction rate is at the rate rule's threshold, on at least
+        as many verdicts as that rule needs."""
+        threshold = self.misprediction_rule.get("threshold")
+        needed = self.misprediction_rule.get("min_feedback", 1)
+        rate = self.wrong_rate
+        return (
+            isinstance(threshold, int | float)
+            and not math.isnan(rate)
+            and self.feedback_total >= needed
+            and rate >= threshold
+        )
 
     @property
     def predictions_total(self) -> int:
@@ -119,7 +136,8 @@ def bin_spec(window_seconds: int) -> tuple[int, str]:
 def feedback_bins(
     rows: list[dict[str, Any]], window_seconds: int, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Feedback per time bin over the window: correct, wrong, total and the wrong share (%)."""
+    """Feedback per time bin over the window: correct, wrong, total and the wrong-prediction
+    rate (%)."""
     now = now or datetime.now(UTC)
     step, fmt = bin_spec(window_seconds)
     end = pd.Timestamp(now).floor(f"{step}s") + pd.Timedelta(seconds=step)
@@ -131,13 +149,14 @@ def feedback_bins(
         times = pd.to_datetime(events["created_at"], utc=True, errors="coerce", format="ISO8601")
         verdicts = events["verdict"].astype(str)
         keep = times.notna() & (times >= start) & verdicts.isin(["correct", "wrong"])
-        binned = times[keep].dt.floor(f"{step}s")
-        counts = pd.crosstab(binned, verdicts[keep]).reindex(columns=["correct", "wrong"])
-        counts = counts.fillna(0).astype(int)
-        frame = frame.add(counts.reindex(index, fill_value=0), fill_value=0).astype(int)
+        if keep.any():  # pandas' crosstab fails on an empty selection of aware times
+            binned = times[keep].dt.floor(f"{step}s")
+            counts = pd.crosstab(binned, verdicts[keep]).reindex(columns=["correct", "wrong"])
+            counts = counts.fillna(0).astype(int)
+            frame = frame.add(counts.reindex(index, fill_value=0), fill_value=0).astype(int)
     frame["total"] = frame["correct"] + frame["wrong"]
     share = 100.0 * frame["wrong"] / frame["total"].where(frame["total"] > 0)
-    frame["negative_share"] = share.astype(float)
+    frame["wrong_rate"] = share.astype(float)
     frame.index.name = "start"
     frame = frame.reset_index()
     frame["bin"] = frame["start"].dt.strftime(fmt)
@@ -145,19 +164,43 @@ def feedback_bins(
 
 
 def latency_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
-    """Estimated p50/p90/p99 latency in milliseconds by stage, from the server's histograms."""
-    columns = ["stage", *(f"p{round(q * 100)}" for q in QUANTILES), "requests"]
+    """Estimated p50/p90/p99 latency in milliseconds by stage, from the server's histograms,
+    and the requests measured. A percentile inside the histogram's first bucket is None: the
+    estimate would only interpolate between 0 and that bucket's bound (`first_bucket_ms`)."""
     if metrics is None:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=LATENCY_COLUMNS)
     rows = []
     percentiles = metrics.percentiles()
     for stage in sorted(percentiles, key=lambda s: list(LATENCY_STAGES).index(s)):
-        by_q = percentiles[stage]
-        count = metrics.latency[stage].count
-        if not count:
+        histogram = metrics.latency[stage]
+        if not histogram.count:
             continue
-        rows.append([stage, *(by_q[q] * 1000 for q in QUANTILES), int(count)])
-    return pd.DataFrame(rows, columns=columns)
+        by_q = percentiles[stage]
+        rows.append(
+            [
+                stage,
+                *(None if histogram.in_first_bucket(q) else by_q[q] * 1000 for q in QUANTILES),
+                int(histogram.count),
+            ]
+        )
+    return pd.DataFrame(rows, columns=LATENCY_COLUMNS, dtype=object)
+
+
+def latency_shown(frame: pd.DataFrame, metrics: ServerMetrics | None) -> pd.DataFrame:
+    """`latency_frame` as the table shows it: ``0.42 ms``, or ``< 5 ms`` inside a first bucket."""
+    shown = frame.copy()
+    for column in ("p50", "p90", "p99"):
+        shown[column] = [
+            latency_text(ms, first_bucket_ms(metrics, stage))
+            for stage, ms in zip(frame["stage"], frame[column], strict=True)
+        ]
+    return shown
+
+
+def first_bucket_ms(metrics: ServerMetrics | None, stage: str) -> float:
+    """The upper bound of a stage's first histogram bucket, in milliseconds."""
+    histogram = metrics.latency.get(stage) if metrics else None
+    return 1000 * histogram.buckets[0][0] if histogram and histogram.buckets else math.nan
 
 
 def predictions_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
@@ -167,16 +210,17 @@ def predictions_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
 
 
 def alerts_frame(server: list[dict[str, Any]], azure: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The predictor's alerts and, when given, those Azure Monitor recorded; newest first."""
+    """The predictor's alerts and, when given, those Azure Monitor recorded; newest first.
+    One line per alert says what it saw, with its unit and threshold."""
     rows = [
         {
             "fired_at": pd.to_datetime(a.get("fired_at"), utc=True, errors="coerce"),
             "source": "predictor",
-            "rule": a.get("rule", ""),
-            "count": a.get("count"),
-            "threshold": a.get("threshold"),
-            "window": duration(a.get("window_seconds")),
+            "rule": RULE_NAMES.get(str(a.get("rule")), str(a.get("rule", ""))),
+            "what": alert_line(a),
+            "clients": clients_line(a.get("clients")),
             "model_version": a.get("model_version") or "",
+            "rule_id": a.get("rule", ""),
         }
         for a in server
     ]
@@ -185,20 +229,21 @@ def alerts_frame(server: list[dict[str, Any]], azure: pd.DataFrame | None = None
             (c for c in ("fired_at", "TimeGenerated", "timestamp") if c in azure), None
         )
         for record in azure.to_dict("records"):
+            count = record.get("count")
             rows.append(
                 {
                     "fired_at": pd.to_datetime(record.get(time_column), utc=True, errors="coerce")
                     if time_column
                     else pd.NaT,
                     "source": "Azure Monitor",
-                    "rule": str(record.get("name") or record.get("Name") or "negative_feedback"),
-                    "count": record.get("count"),
-                    "threshold": None,
-                    "window": "",
+                    "rule": str(record.get("name") or record.get("Name") or RULE_NAMES[COUNT_RULE]),
+                    "what": f"{count} wrong" if count is not None else "",
+                    "clients": "",
                     "model_version": str(record.get("role") or ""),
+                    "rule_id": "",
                 }
             )
-    frame = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=ALERT_FRAME_COLUMNS)
     if len(frame):
         frame = frame.sort_values("fired_at", ascending=False, na_position="last")
     return frame.reset_index(drop=True)
@@ -220,133 +265,6 @@ def models_frame(versions: list[AliasedVersion], served: dict[str, Any]) -> pd.D
             row[key.removeprefix("test_")] = v.metrics.get(key, math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def drift_frame(drift: DriftStatus | None) -> pd.DataFrame:
-    """The drift signals as display text: live window against the training reference."""
-    if drift is None or drift.live is None or drift.reference is None:
-        return pd.DataFrame(columns=DRIFT_COLUMNS)
-    live, ref = drift.live, drift.reference
-    stable = f"stable ≤ {drift.psi_threshold:g}"
-    rows = [
-        ["Mean tokens per tweet", _fixed(live.mean_tokens, 1), _fixed(ref.mean_tokens, 1)],
-        ["Out-of-vocabulary tokens (%)", _percent(live.oov_share), _percent(ref.oov_share)],
-        ["Predicted positive (%)", _percent(live.positive_share), _percent(ref.positive_share)],
-        ["PSI of P(positive)", _fixed(drift.psi_probability, 3), stable],
-        ["PSI of length (tokens)", _fixed(drift.psi_length, 3), stable],
-        [
-            "Positive tweets, EM estimate (%)",
-            _percent(drift.estimated_prior),
-            _percent(drift.training_prior),
-        ],
-    ]
-    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
-
-
-def drift_proba_frame(drift: DriftStatus | None) -> pd.DataFrame:
-    """Share (%) of tweets per P(positive) bin, live and reference, long for a grouped bar."""
-    if drift is None or drift.live is None or drift.reference is None:
-        return pd.DataFrame(columns=DRIFT_PROBA_COLUMNS)
-    edges = drift.proba_edges
-    bins = [f"{low:.1f}–{high:.1f}" for low, high in pairwise(edges)]
-    rows = [
-        [name, source, 100.0 * share]
-        for source, stats in ((LIVE, drift.live), (REFERENCE, drift.reference))
-        for name, share in zip(bins, stats.proba_shares, strict=False)
-    ]
-    return pd.DataFrame(rows, columns=DRIFT_PROBA_COLUMNS)
-
-
-def drift_state(drift: DriftStatus) -> tuple[str, str]:
-    """(state, sentence) for the drift card: untracked, collecting, drifting or stable."""
-    if not drift.tracked:
-        return "untracked", f"Not tracked: {drift.reason or 'no drift reference'}."
-    count = drift.live.count if drift.live else 0
-    if not drift.enough_tweets:
-        return "collecting", (
-            f"Collecting: {count:,} of {drift.min_tweets:,} tweets needed before PSI is "
-            f"computed (window: the last {drift.window:,} tweets)."
-        )
-    psi = f"P(positive) {_fixed(drift.psi_probability, 3)}, length {_fixed(drift.psi_length, 3)}"
-    if drift.drifting:
-        return "drifting", (
-            f"Drifting: a PSI is above {drift.psi_threshold:g} ({psi}) "
-            f"over the last {count:,} tweets."
-        )
-    return "stable", (
-        f"Stable: both PSI ≤ {drift.psi_threshold:g} ({psi}) over the last {count:,} tweets."
-    )
-
-
-def quality_frame(calibration: dict[str, Any] | None) -> pd.DataFrame:
-    """Raw vs calibrated scores on held-out (out-of-fold) feedback, one row per metric."""
-    heldout = calibration.get("heldout") if calibration else None
-    if not isinstance(heldout, dict):
-        return pd.DataFrame(columns=QUALITY_COLUMNS)
-    raw, calibrated = heldout.get("raw") or {}, heldout.get("calibrated") or {}
-    rows = [
-        [title, _score(raw.get(key)), _score(calibrated.get(key))]
-        for key, title in QUALITY_METRICS
-        if key in raw or key in calibrated
-    ]
-    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
-
-
-def reliability_frame(calibration: dict[str, Any] | None) -> pd.DataFrame:
-    """The calibrated reliability curve: mean predicted P(positive) against the observed
-    positive share, per bin that holds feedback."""
-    bins = calibration.get("reliability") if calibration else None
-    rows = [
-        [float(b["p_mean"]), float(b["frac_positive"]), int(b["count"])]
-        for b in bins or []
-        if isinstance(b, dict)
-        and b.get("count")
-        and b.get("p_mean") is not None
-        and b.get("frac_positive") is not None
-    ]
-    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
-
-
-def quality_state(snap: OpsSnapshot) -> str:
-    """One sentence on what the served model learned from the feedback so far."""
-    calibration = snap.calibration
-    if calibration is None:
-        if not snap.served:
-            return "Unknown: the model server is unavailable."
-        return (
-            "Not calibrated: the served model still gives its generic (Sentiment140) "
-            "probabilities; `airparadis calibrate` fits it on labelled feedback."
-        )
-    method = str(calibration.get("method", "?"))
-    fitted = str(calibration.get("fitted_at") or "")[:16].replace("T", " ")
-    threshold = calibration.get("threshold")
-    labels = calibration.get("labels")
-    text = f"Calibrated ({method}) on {_count(labels)} labelled feedbacks"
-    if fitted:
-        text += f" at {fitted} UTC"
-    if isinstance(threshold, int | float):
-        text += f"; positive from P ≥ {threshold:.2f}"
-    return text + "."
-
-
-def _count(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
-
-
-def _score(value: Any) -> float:
-    return (
-        float(value)
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else (math.nan)
-    )
-
-
-def _fixed(value: float, digits: int) -> str:
-    return "–" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _percent(share: float) -> str:
-    return "–" if math.isnan(share) else f"{100 * share:.1f}"
 
 
 def collect(
@@ -401,7 +319,11 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
     try:
         answer = client.alerts()
         server_alerts = [a.model_dump(mode="json") for a in answer.alerts]
-        snap.alert_rule = {"threshold": answer.threshold, "window_seconds": answer.window_seconds}
+        snap.alert_rule = {
+            "threshold": answer.threshold,
+            "window_seconds": answer.window_seconds,
+            "min_distinct_clients": answer.min_distinct_clients,
+        }
         snap.misprediction_rule = answer.misprediction.model_dump()
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["alerts"] = f"Predictor alerts not available: {exc}"
@@ -418,15 +340,3 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["labels"] = f"Labels collected not available: {exc}"
     return server_alerts
-
-
-def duration(seconds: Any) -> str:
-    """``300`` as ``5 min``; empty for anything that is not a number."""
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-        return ""
-    seconds = int(seconds)
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds and seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

@@ -93,6 +93,11 @@ class DashboardSettings(BaseSettings):
     feedback_window_seconds: int = Field(
         default=3600, ge=60, le=30 * 86400, description="Default feedback window of the ops page."
     )
+    runbook_url: str = Field(
+        default="https://github.com/air-paradis/airparadis-sentiment/blob/main/docs/operations.md",
+        description="The operations runbook (docs/operations.md) that the ops page's action "
+        "lines link to, each at its section; point it at your own copy or wiki.",
+    )
     registry_enabled: bool = Field(
         default=True,
         description="Read champion and challenger from MLflow (AIRPARADIS_HOME, MLFLOW_*).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -112,16 +113,19 @@ def build_router(
     settings: ServerSettings,
     telemetry: Telemetry,
     authenticator: Authenticator | None = None,
+    started_at: datetime | None = None,
 ) -> APIRouter:
     """Our other routes. The app includes them after kserve's, so that a predict request
-    is matched without first being tried against each of these."""
+    is matched without first being tried against each of these. `started_at`: when the
+    server started (its counters count from then), now when not given."""
+    started = started_at or datetime.now(UTC)
     max_tweet_chars = settings.max_tweet_chars
     router = APIRouter()
 
     @router.get("/v1/info", tags=["model"])
     def info() -> ModelInfo:
         """Which model is served: registry version, aliases, family, test metrics."""
-        return ModelInfo.model_validate(model.describe())
+        return ModelInfo.model_validate({**model.describe(), "started_at": started})
 
     @router.get("/v1/drift", tags=["model"])
     def drift() -> DriftSummary:
@@ -209,10 +213,12 @@ def build_router(
             {
                 "threshold": rule.threshold,
                 "window_seconds": rule.window_seconds,
+                "min_distinct_clients": rule.min_distinct_clients,
                 "misprediction": MispredictionRule(
                     threshold=misprediction_rule.threshold,
                     window_seconds=misprediction_rule.window_seconds,
                     min_feedback=misprediction_rule.min_feedback,
+                    min_distinct_clients=misprediction_rule.min_distinct_clients,
                 ),
                 "alerts": rows,
             }

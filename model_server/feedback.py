@@ -14,19 +14,19 @@ import hashlib
 import json
 import logging
 import threading
-import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from airparadis.feedback_export import default_sqlite_url as default_sqlite_url
+from model_server.feedback_engine import POOL_SIZE, make_engine
+from model_server.rolling_counts import ANONYMOUS
+from model_server.rolling_counts import RollingCounts as RollingCounts
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ alerts_table = sa.Table(
     sa.Column("window_seconds", sa.Integer, nullable=False),
     sa.Column("model_version", sa.String(64), nullable=True),
     sa.Column("client_id", sa.String(200), nullable=True),
+    sa.Column("verdicts", sa.Integer, nullable=True),
+    sa.Column("clients", sa.Text, nullable=True),
 )
 alert_state_table = sa.Table(
     "alert_state",
@@ -93,43 +95,6 @@ class StoredFeedback:
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-POOL_SIZE = 10
-"""Connections a store keeps open: more than the feedback requests one replica serves at once."""
-POOL_TIMEOUT_S = 10.0
-
-
-def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
-    """An engine whose connections are all kept in its pool.
-
-    A pool with overflow closes each overflow connection as it is returned while the pool is
-    full: under steady concurrency beyond the pool's size, feedback posts then open a new
-    connection every few requests (a new PostgreSQL backend process, or a cold SQLite page
-    cache), a cost that grows with the database. Without overflow, a request beyond
-    `pool_size` waits for a connection, and one not given within `POOL_TIMEOUT_S` is a 503;
-    the connections one replica holds stay bounded, which the shared database's limit needs.
-    """
-    pooling: dict[str, Any] = {
-        "pool_size": pool_size,
-        "max_overflow": 0,
-        "pool_timeout": POOL_TIMEOUT_S,
-        "pool_pre_ping": True,
-    }
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **pooling
-        )
-
-        @sa.event.listens_for(engine, "connect")
-        def _durable_sqlite(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, **pooling)
 
 
 def scoped_id(client_id: str, feedback_id: str) -> str:
@@ -193,7 +158,9 @@ class FeedbackStore:
                 f"feedback store unavailable: {exc.__class__.__name__}"
             ) from exc
         if self.counts is not None:
-            self.counts.add(row["id"], row["created_at"], row["verdict"] == "wrong")
+            self.counts.add(
+                row["id"], row["created_at"], row["verdict"] == "wrong", client_id=client_id
+            )
         return StoredFeedback(row["id"], row["created_at"], duplicate=False)
 
     def sync(self) -> int:
@@ -208,13 +175,17 @@ class FeedbackStore:
                 if self._synced_from is not None
                 else started - timedelta(seconds=self.counts.horizon)
             )
-            query = sa.select(
-                feedback_table.c.id, feedback_table.c.created_at, feedback_table.c.verdict
-            ).where(feedback_table.c.created_at >= since)
+            column = feedback_table.c
+            query = sa.select(column.id, column.created_at, column.verdict, column.client_id).where(
+                column.created_at >= since
+            )
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             seeding = self._synced_from is None
-            added = sum(self.counts.add(i, _utc(at), v == "wrong", seeding) for i, at, v in rows)
+            added = sum(
+                self.counts.add(i, _utc(at), v == "wrong", seeding, client)
+                for i, at, v, client in rows
+            )
             self._synced_from = started
             return added
 
@@ -238,6 +209,22 @@ class FeedbackStore:
         if self.counts is not None and window_seconds in self.counts.windows:
             return self.counts.counts(window_seconds)
         return self.verdict_counts_since(window_start(window_seconds))
+
+    def wrong_clients(self, window_seconds: int) -> list[str]:
+        """The distinct clients that sent a wrong verdict in the last `window_seconds`: kept
+        in memory when the store keeps that window, else read from the table."""
+        if self.counts is not None and window_seconds in self.counts.windows:
+            return self.counts.wrong_clients(window_seconds)
+        column = feedback_table.c
+        client = sa.func.coalesce(column.client_id, ANONYMOUS)
+        query = (
+            sa.select(client)
+            .where(column.verdict == "wrong", column.created_at >= window_start(window_seconds))
+            .group_by(client)
+            .order_by(sa.func.max(column.created_at).desc())
+        )
+        with self.engine.connect() as conn:
+            return [str(client) for (client,) in conn.execute(query)]
 
     def get(self, feedback_id: str) -> dict[str, Any] | None:
         try:
@@ -338,9 +325,13 @@ class FeedbackStore:
         return False
 
     def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest alerts, newest first; `clients` as a list (empty for older rows)."""
         query = alerts_table.select().order_by(alerts_table.c.fired_at.desc()).limit(limit)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["clients"] = json.loads(row["clients"]) if row.get("clients") else []
+        return rows
 
     def recent(self, since: datetime) -> list[dict[str, Any]]:
         query = (
@@ -390,58 +381,3 @@ def _add_missing_columns(engine: Engine) -> None:
                     kind = column.type.compile(engine.dialect)
                     alter = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
                     conn.execute(sa.text(alter))
-
-
-class RollingCounts:
-    """Wrong and total feedbacks within each window, updated as feedback arrives.
-
-    Counts are kept per second in a ring of `horizon` seconds (numpy arrays), so adding costs
-    O(1), reading a window one vectorised sum over the ring, and memory stays the same with
-    ten or a million feedbacks an hour. Ids are remembered for `remember_seconds` only, the
-    span a sync may read twice, so that a row is never counted twice (own insert, then sync).
-    """
-
-    def __init__(self, windows: tuple[int, ...], remember_seconds: float = 300.0) -> None:
-        self.windows = tuple(sorted(set(windows)))
-        self.horizon = self.windows[-1]
-        self.remember_seconds = remember_seconds
-        size = self.horizon + 2
-        self._second = np.full(size, -1, dtype=np.int64)
-        self._wrong = np.zeros(size, dtype=np.int64)
-        self._total = np.zeros(size, dtype=np.int64)
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, row_id: str, at: datetime, wrong: bool, seeding: bool = False) -> bool:
-        """Count one row; False when it is outside the horizon or already counted."""
-        stamp = at.timestamp()
-        now = time.time()
-        if stamp < now - self.horizon:
-            return False
-        with self._lock:
-            self._forget(now)
-            if row_id in self._seen:
-                return False
-            if stamp < now - self.remember_seconds and not seeding:
-                return False  # older than any id remembered: it may have been counted
-            if stamp >= now - self.remember_seconds:
-                self._seen[row_id] = stamp
-            second = int(stamp)
-            slot = second % len(self._second)
-            if self._second[slot] != second:
-                self._second[slot], self._wrong[slot], self._total[slot] = second, 0, 0
-            self._wrong[slot] += wrong
-            self._total[slot] += 1
-            return True
-
-    def counts(self, window: int) -> tuple[int, int]:
-        """(wrong, total) over the last `window` seconds, to the second."""
-        with self._lock:
-            inside = self._second >= int(time.time() - window)
-            return int(self._wrong[inside].sum()), int(self._total[inside].sum())
-
-    def _forget(self, now: float) -> None:
-        while self._seen:
-            if next(iter(self._seen.values())) >= now - self.remember_seconds:
-                break
-            self._seen.popitem(last=False)

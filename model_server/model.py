@@ -24,6 +24,7 @@ from model_server.codecs import is_valid_unicode as is_valid_unicode
 from model_server.dispatch import Dispatcher
 from model_server.drift import DriftMonitor
 from model_server.lifecycle import LoadedModel, ModelLifecycle
+from model_server.metrics import PREDICT_SECONDS
 from model_server.settings import ServerSettings
 from model_server.telemetry import Telemetry
 
@@ -138,6 +139,7 @@ class SentimentModel(Model):  # type: ignore[misc]
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | InferResponse:
+        called = time.perf_counter()
         texts = self.parse(payload)
         loaded = self.loaded
         if loaded is None:
@@ -150,4 +152,6 @@ class SentimentModel(Model):  # type: ignore[misc]
         version = loaded.ref.version if loaded.ref else None
         if self.telemetry.enabled:
             self.telemetry.predictions(labels, proba, latency, version, headers)
-        return encode(payload, self.name, labels, proba, version)
+        answer = encode(payload, self.name, labels, proba, version)
+        PREDICT_SECONDS.observe(time.perf_counter() - called)
+        return answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import kserve
@@ -54,6 +55,7 @@ def build_model(
 
 def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     """Serve until SIGTERM. The model loads in the background: live at once, ready when loaded."""
+    started_at = datetime.now(UTC)
     # First: every router included from here on takes the app's response class.
     use_orjson_answers(app)
     app.title = API_TITLE
@@ -70,13 +72,19 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         pool_size=settings.feedback_db_pool_size,
     )
     store.start_sync(settings.alert_sync_seconds)
-    rule = NegativeFeedbackRule(store, settings.alert_threshold, settings.alert_window_seconds)
+    rule = NegativeFeedbackRule(
+        store,
+        settings.alert_threshold,
+        settings.alert_window_seconds,
+        settings.alert_min_distinct_clients,
+    )
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
     misprediction = MispredictionRateRule(
         store,
         settings.misprediction_threshold,
         settings.misprediction_window_seconds,
         settings.misprediction_min_feedback,
+        settings.alert_min_distinct_clients,
     )
     MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
     if telemetry.enabled:
@@ -87,7 +95,9 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     def after_kserve(application: FastAPI) -> None:
         # Behind kserve's routes: a predict request is matched without trying ours first.
         application.include_router(
-            build_router(model, store, rule, misprediction, settings, telemetry, authenticator)
+            build_router(
+                model, store, rule, misprediction, settings, telemetry, authenticator, started_at
+            )
         )
         if settings.api_docs:
             add_api_page(application, API_TITLE)

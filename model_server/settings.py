@@ -82,14 +82,21 @@ class ServerSettings(BaseSettings):
         default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
     )
     alert_window_seconds: int = Field(default=300, ge=1, description="Alert window, seconds.")
+    alert_min_distinct_clients: int = Field(
+        default=2,
+        ge=1,
+        description="Distinct clients that must have sent a wrong verdict within a rule's "
+        "window for either wrong-prediction rule to alert, so that one user cannot page ops "
+        "alone; 1 counts verdicts whoever sent them.",
+    )
     misprediction_window_seconds: int = Field(
-        default=3600, ge=1, description="Window of the rolling wrong-feedback share."
+        default=3600, ge=1, description="Window of the rolling wrong-prediction rate."
     )
     misprediction_threshold: float = Field(
-        default=0.3, gt=0, le=1, description="Wrong-feedback share that raises an alert."
+        default=0.3, gt=0, le=1, description="Wrong-prediction rate that raises an alert."
     )
     misprediction_min_feedback: int = Field(
-        default=20, ge=1, description="Feedbacks needed in the window before the share counts."
+        default=20, ge=1, description="Verdicts needed in the window before the rate counts."
     )
     drift_window: int = Field(
         default=2000, ge=10, description="Latest live tweets compared with the drift reference."

@@ -1,4 +1,4 @@
-"""Write the Azure Monitor alerts as ARM templates: negative feedback, and model health.
+"""Write the Azure Monitor alerts as ARM templates: wrong predictions, and model health.
 
 The model server sends one custom event per stored feedback through azure-monitor-opentelemetry:
 name ``airparadis_feedback``, custom dimension ``verdict`` = ``correct`` | ``wrong``. It lands in
@@ -7,8 +7,12 @@ The rule counts the ``wrong`` ones and fires when there are at least
 ``ServerSettings().alert_threshold`` of them within ``ServerSettings().alert_window_seconds``,
 the same numbers the server uses for its own in-process alert, so both agree.
 
+The Azure rule counts verdicts whoever sent them: the custom event does not carry the client,
+so the distinct-client condition of the server's own rule (``alert_min_distinct_clients``)
+is not repeated there (docs/operations.md#alerts).
+
 ``health-alerts.json`` adds two rules that reuse that template's action group: the server's
-misprediction-rate alert (its ``airparadis_misprediction_alert`` custom event) and input drift
+wrong-prediction rate alert (its ``airparadis_misprediction_alert`` custom event) and input drift
 (the ``airparadis_drift_psi`` gauge in ``customMetrics`` above ``drift_psi_threshold`` for
 three 5-minute periods running).
 
@@ -107,7 +111,8 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
         "metadata": {
             "description": (
                 "Air Paradis: alert when users flag predictions as wrong too often "
-                f"(at least {threshold} '{NEGATIVE_VERDICT}' feedbacks within {window})."
+                f"(at least {threshold} '{NEGATIVE_VERDICT}' verdicts within {window}, "
+                "from any clients)."
             ),
             "generator": "deploy/azure/render_alert.py from model_server.settings.ServerSettings",
             "alertThreshold": threshold,
@@ -189,8 +194,9 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
             _log_alert(
                 "[parameters('alertName')]",
                 "Air Paradis: too many wrong predictions",
-                f"{threshold} or more '{NEGATIVE_VERDICT}' feedbacks on the sentiment "
-                f"predictor within {window}. See docs/deploy-aks.md.",
+                f"{threshold} or more '{NEGATIVE_VERDICT}' verdicts (wrong predictions) on "
+                f"the sentiment predictor within {window}, from any clients (the predictor's "
+                "own alert also needs several clients). See docs/deploy-aks.md.",
                 {
                     "query": _by_target("appInsightsQuery", "workspaceQuery"),
                     "timeAggregation": "Count",
@@ -202,7 +208,7 @@ def build_template(threshold: int, window_seconds: int) -> dict[str, Any]:
                     },
                 },
                 window,
-                "docs/deploy-aks.md#the-negative-feedback-alert",
+                "docs/deploy-aks.md#8-the-wrong-predictions-alert",
                 frequency=frequency,
                 depends_on=True,
             ),
@@ -266,7 +272,7 @@ def _by_target(app_insights: str, workspace: str) -> str:
 
 
 def build_health_template(drift_psi_threshold: float) -> dict[str, Any]:
-    """Misprediction-rate and drift rules, notifying the feedback template's action group."""
+    """Wrong-prediction rate and drift rules, notifying the feedback template's action group."""
     base = build_template(*default_settings())
     parameters = {
         k: base["parameters"][k] for k in ("targetResourceId", "targetType", "location", "severity")
@@ -281,7 +287,7 @@ def build_health_template(drift_psi_threshold: float) -> dict[str, Any]:
         "$schema": base["$schema"],
         "contentVersion": "1.0.0.0",
         "metadata": {
-            "description": "Air Paradis: misprediction rate and input drift of the predictor.",
+            "description": "Air Paradis: wrong-prediction rate and input drift of the predictor.",
             "generator": "deploy/azure/render_alert.py from model_server.settings.ServerSettings",
             "driftPsiThreshold": drift_psi_threshold,
         },
@@ -301,9 +307,11 @@ def build_health_template(drift_psi_threshold: float) -> dict[str, Any]:
         "resources": [
             _log_alert(
                 "airparadis-misprediction-rate",
-                "Air Paradis: misprediction rate over its threshold",
-                "The predictor's rolling share of 'wrong' verdicts crossed "
-                f"AIRPARADIS_SERVER_MISPREDICTION_THRESHOLD (it logs {MISPREDICTION_EVENT}).",
+                "Air Paradis: wrong-prediction rate over its threshold",
+                "The predictor's wrong-prediction rate (share of 'wrong' verdicts) crossed "
+                "AIRPARADIS_SERVER_MISPREDICTION_THRESHOLD with wrong verdicts from at least "
+                "AIRPARADIS_SERVER_ALERT_MIN_DISTINCT_CLIENTS clients (it logs "
+                f"{MISPREDICTION_EVENT}).",
                 {
                     "query": _by_target("mispredictionQuery", "mispredictionWorkspaceQuery"),
                     "timeAggregation": "Count",

@@ -66,12 +66,14 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def alerting_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
 ) -> Iterator[RunningServer]:
-    """A server of its own whose rule fires after 2 wrong feedbacks (the shared one stays quiet)."""
+    """A server of its own whose rule fires after 2 wrong feedbacks from one client (the shared
+    one stays quiet)."""
     server = start_server(
         tmp_path_factory.mktemp("alerting-home"),
         str(tiny_bundle),
         AIRPARADIS_SERVER_ALERT_THRESHOLD="2",
         AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS="600",
+        AIRPARADIS_SERVER_ALERT_MIN_DISTINCT_CLIENTS="1",
     )
     yield server
     server.stop()
@@ -82,13 +84,14 @@ def rules_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
 ) -> Iterator[RunningServer]:
     """A server of its own with small windows: the misprediction rate counts from 4 verdicts
-    (alerting at 50 %), and drift is judged on the last 10 tweets."""
+    (alerting at 50 %, from one client), and drift is judged on the last 10 tweets."""
     server = start_server(
         tmp_path_factory.mktemp("rules-home"),
         str(tiny_bundle),
         AIRPARADIS_SERVER_ALERT_THRESHOLD="100",
         AIRPARADIS_SERVER_MISPREDICTION_MIN_FEEDBACK="4",
         AIRPARADIS_SERVER_MISPREDICTION_THRESHOLD="0.5",
+        AIRPARADIS_SERVER_ALERT_MIN_DISTINCT_CLIENTS="1",
         AIRPARADIS_SERVER_DRIFT_WINDOW="10",
         AIRPARADIS_SERVER_DRIFT_MIN_TWEETS="10",
     )

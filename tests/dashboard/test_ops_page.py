@@ -14,12 +14,11 @@ from airparadis.settings import PlatformSettings
 from dashboard.client import ModelServerClient, Prediction, parse_drift
 from dashboard.connection import ServerConnection
 from dashboard.ops import OpsPage
-from dashboard.ops_data import (
-    OpsSnapshot,
+from dashboard.ops_data import OpsSnapshot, feedback_bins
+from dashboard.ops_health import (
     drift_frame,
     drift_proba_frame,
     drift_state,
-    feedback_bins,
     quality_frame,
     quality_state,
     reliability_frame,
@@ -65,10 +64,24 @@ def test_refresh_counts_feedback_predictions_and_latency(
 
     assert snap.feedback_total == before.feedback_total + 2
     assert snap.feedback_wrong == before.feedback_wrong + 1
-    assert 0 < snap.negative_share < 100
+    assert 0 < snap.wrong_rate < 1
     assert snap.predictions_total >= before.predictions_total + 2
-    assert snap.alert_rule == {"threshold": 3, "window_seconds": 300}
-    assert snap.misprediction_rule == {"threshold": 0.3, "window_seconds": 3600, "min_feedback": 20}
+    assert snap.alert_rule == {"threshold": 3, "window_seconds": 300, "min_distinct_clients": 2}
+    assert snap.misprediction_rule == {
+        "threshold": 0.3, "window_seconds": 3600, "min_feedback": 20, "min_distinct_clients": 2
+    }  # fmt: skip
+    assert snap.started_at is not None and snap.started_at <= snap.taken_at
+    pn.panel(page).get_root()
+    kpis = page._kpi
+    assert "since the server started (" in kpis["kpi-predictions"].object
+    assert "≥ 3 wrong in 5 min from ≥ 2 clients" in kpis["kpi-alerts"].object
+    assert "rate ≥ 30 % over 1 h (≥ 20 verdicts, ≥ 2 clients)" in kpis["kpi-alerts"].object
+    assert "Wrong-prediction rate" in kpis["kpi-wrong-rate"].object
+    assert "Negative" not in "".join(k.object for k in kpis.values())
+    # The predict stage comes from the server's own histogram, fine enough for its latency.
+    shown = page._latency_table.value.set_index("stage")
+    assert shown.loc["predict", "p50"].endswith(" ms") and shown.loc["predict", "p50"] != "< 5 ms"
+    assert "predict requests measured since the server started" in page._latency_line.object
     latency = snap.metrics.percentiles()["predict"] if snap.metrics else {}
     assert latency[0.5] <= latency[0.9] <= latency[0.99]
     assert snap.served["family"] == "tfidf_lr"
@@ -126,8 +139,9 @@ def test_alerts_fired_by_the_predictor_are_listed(alerting_server: RunningServer
     alerts = snap.alerts
     assert len(alerts) == 1
     assert alerts.loc[0, "source"] == "predictor"
-    assert alerts.loc[0, "count"] == 2 and alerts.loc[0, "threshold"] == 2
-    assert alerts.loc[0, "window"] == "10 min"
+    assert alerts.loc[0, "rule"] == "wrong predictions (count)"
+    assert alerts.loc[0, "what"] == "2 wrong in 10 min (threshold 2)"
+    assert alerts.loc[0, "clients"] == "1 client: ip:127.0.0.1"
     assert snap.metrics is not None and snap.metrics.alerts_total == 1
     pn.panel(page).get_root()
 
@@ -158,8 +172,8 @@ def test_input_drift_compares_live_tweets_with_the_training_reference(
         assert f"{drift.live.count:,} of 200 tweets" in sentence
         assert table.loc["PSI of length (tokens)", "live"] == "–"
     pn.panel(page).get_root()
-    assert sentence in page._drift_status.object
-    assert page._drift_table.value.equals(drift_frame(drift))
+    assert sentence in page.health.drift_status.object
+    assert page.health.drift_table.value.equals(drift_frame(drift))
 
 
 def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
@@ -171,7 +185,8 @@ def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
     assert snap is not None and snap.drift is not None
     assert drift_state(snap.drift)[0] == "collecting"
     assert math.isnan(snap.misprediction_rate)
-    assert "no verdict since the server started" in page._kpi["kpi-misprediction"].object
+    assert "no verdict in the window" in page._kpi["kpi-wrong-rate"].object
+    assert not page._actions.visible
 
     client = ModelServerClient(settings_for(rules_server.url))
     [prediction] = client.predict(["ok"])
@@ -185,18 +200,26 @@ def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
     assert snap.drift.psi_length > 0.25
     assert drift_frame(snap.drift).set_index("signal").loc["Mean tokens per tweet", "live"] == "1.0"
     assert math.isnan(snap.misprediction_rate)  # 3 verdicts, the rule needs 4
-    kpi = page._kpi["kpi-misprediction"].object
-    assert "needs ≥ 4 verdicts in 1 h" in kpi and "bad" not in kpi
+    kpi = page._kpi["kpi-wrong-rate"].object
+    assert "67 %" in kpi and "2 wrong of 3 verdicts" in kpi and "bad" not in kpi
+    assert "alerts at rate ≥ 50 % over 1 h (≥ 4 verdicts)" in kpi
+    assert "ap-action-drift" in page._actions.object  # drifting: what to do
+    assert "#check-the-upstream-input" in page._actions.object
 
     client.feedback(prediction, verdict="wrong")
     snap = page.refresh()
     assert snap is not None
     assert snap.misprediction_rate == pytest.approx(0.75)
-    kpi = page._kpi["kpi-misprediction"].object
-    assert "ap-kpi bad" in kpi and "75 %" in kpi and "alerts at ≥ 50 % over 1 h" in kpi
-    fired = snap.alerts.set_index("rule")
-    assert fired.loc["misprediction_rate", "count"] == 3
-    assert fired.loc["misprediction_rate", "threshold"] == 50  # percent, for this rule
+    kpi = page._kpi["kpi-wrong-rate"].object
+    assert "ap-kpi bad" in kpi and "75 %" in kpi and "3 wrong of 4 verdicts" in kpi
+    fired = snap.alerts.set_index("rule_id")
+    assert fired.loc["misprediction_rate", "what"] == (
+        "wrong-prediction rate 75 % (threshold 50 %) over 4 verdicts in 1 h"
+    )
+    assert fired.loc["misprediction_rate", "clients"] == "1 client: ip:127.0.0.1"
+    actions = page._actions.object
+    assert "ap-action-misprediction_rate" in actions and "#retrain" in actions
+    assert "#roll-back-to-the-previous-champion" in actions
     pn.panel(page).get_root()
 
 
@@ -211,7 +234,8 @@ def test_a_bundle_without_a_drift_reference_is_not_tracked(
     assert state == "untracked" and "has no drift reference" in sentence
     assert drift_frame(snap.drift).empty and drift_proba_frame(snap.drift).empty
     pn.panel(page).get_root()
-    assert not page._drift_body.visible and "ap-drift-untracked" in page._drift_status.object
+    cards = page.health
+    assert not cards.drift_body.visible and "ap-drift-untracked" in cards.drift_status.object
 
 
 def test_a_stable_window_says_so() -> None:
@@ -257,9 +281,9 @@ def test_feedback_bins_share_and_naive_timestamps() -> None:
     ]
     frame = feedback_bins(rows, 900, now).set_index("bin")
     assert frame["total"].sum() == 3
-    assert frame.loc["11:58", "negative_share"] == 50.0
-    assert frame.loc["11:59", "negative_share"] == 100.0
-    assert math.isnan(frame.loc["11:50", "negative_share"])
+    assert frame.loc["11:58", "wrong_rate"] == 50.0
+    assert frame.loc["11:59", "wrong_rate"] == 100.0
+    assert math.isnan(frame.loc["11:50", "wrong_rate"])
 
 
 def test_prediction_model_version_flows_to_feedback() -> None:
@@ -311,7 +335,7 @@ def test_quality_card_of_a_calibrated_model(
     assert snap.drift.training_prior == pytest.approx(calibration["prior"])
 
     pn.panel(page).get_root()
-    kpis = page._quality_kpis.object
+    kpis = page.health.quality_kpis.object
     assert "Labels collected" in kpis and "8 negative · 4 positive" in kpis
     raw_f1, calibrated_f1 = heldout["raw"]["macro_f1"], heldout["calibrated"]["macro_f1"]
     assert f"{raw_f1:.3f} → {calibrated_f1:.3f}" in kpis
@@ -319,8 +343,8 @@ def test_quality_card_of_a_calibrated_model(
     assert f"model assumes {100 * calibration['prior']:.0f} %" in kpis
     state = quality_state(snap)
     assert state.startswith(f"Calibrated ({calibration['method']}) on 400 labelled feedbacks")
-    assert state in page._quality_status.object
-    assert page._quality_body.visible and page._quality_table.value.equals(
+    assert state in page.health.quality_status.object
+    assert page.health.quality_body.visible and page.health.quality_table.value.equals(
         quality_frame(calibration)
     )
     estimated = drift_frame(snap.drift).set_index("signal").loc["Positive tweets, EM estimate (%)"]
@@ -333,9 +357,9 @@ def test_quality_card_of_an_uncalibrated_model(model_server: RunningServer) -> N
     assert snap is not None and snap.calibration is None and snap.labels is not None
     assert quality_frame(None).empty and reliability_frame(None).empty
     pn.panel(page).get_root()
-    assert "Not calibrated" in page._quality_status.object
-    assert not page._quality_body.visible
-    assert "no calibration yet" in page._quality_kpis.object
+    assert "Not calibrated" in page.health.quality_status.object
+    assert not page.health.quality_body.visible
+    assert "no calibration yet" in page.health.quality_kpis.object
 
 
 def test_quality_tables_tolerate_partial_calibrations() -> None:

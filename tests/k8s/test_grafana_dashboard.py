@@ -47,7 +47,7 @@ def test_the_dashboard_is_well_formed() -> None:
 def test_it_shows_what_operators_look_for() -> None:
     titles = " | ".join(p["title"].lower() for p in dashboard()["panels"])
     for wanted in ("request rate by stage", "latency", "predictions by label", "feedback",
-                   "misprediction", "psi", "prior", "model version"):  # fmt: skip
+                   "wrong-prediction rate", "psi", "prior", "model version"):  # fmt: skip
         assert wanted in titles, wanted
     assert {
         "airparadis_model_info", "airparadis_predictions_total", "airparadis_feedback_total",

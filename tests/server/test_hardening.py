@@ -272,7 +272,10 @@ def test_reused_feedback_id_with_other_content_is_a_conflict(server: RunningServ
 def test_alert_store_failure_still_acknowledges_the_feedback(
     tmp_path: Path, tiny_bundle: Path
 ) -> None:
-    running = start_server(tmp_path, str(tiny_bundle))
+    # One client (this test) may fire the rule: it must reach the store to fail there.
+    running = start_server(
+        tmp_path, str(tiny_bundle), AIRPARADIS_SERVER_ALERT_MIN_DISTINCT_CLIENTS="1"
+    )
     try:
         with sqlite3.connect(tmp_path / "feedback.db") as db:
             db.execute("drop table alerts")
