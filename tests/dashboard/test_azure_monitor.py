@@ -97,5 +97,5 @@ def test_workspace_query_rows_become_alerts() -> None:
     assert sent["query"] == WORKSPACE_QUERY and ALERT_EVENT in sent["query"]
     frame = alerts_frame([], result.frame)
     assert frame.loc[0, "source"] == "Azure Monitor"
-    assert frame.loc[0, "count"] == 4
+    assert frame.loc[0, "what"] == "4 wrong"  # the count, with its unit
     assert frame.loc[0, "fired_at"].year == 2026
