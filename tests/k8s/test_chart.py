@@ -229,6 +229,7 @@ def test_predictor_options(renderer: Renderer) -> None:
     env = env_of(predictor["containers"][0])
     assert env["AIRPARADIS_SERVER_ALERT_THRESHOLD"]["value"] == "5"
     assert env["AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS"]["value"] == "600"
+    assert env["AIRPARADIS_SERVER_ALERT_MIN_DISTINCT_CLIENTS"]["value"] == "3"
     assert env["AIRPARADIS_SERVER_FEEDBACK_DB_POOL_SIZE"]["value"] == "20"
     assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"] == {
         "name": "airparadis-appinsights",
@@ -245,6 +246,9 @@ def test_chart_alert_defaults_equal_the_server_settings() -> None:
     fields = ServerSettings.model_fields
     assert VALUES["alerting"]["threshold"] == fields["alert_threshold"].default
     assert VALUES["alerting"]["windowSeconds"] == fields["alert_window_seconds"].default
+    assert VALUES["alerting"]["minDistinctClients"] == (
+        fields["alert_min_distinct_clients"].default
+    )
     assert VALUES["alerting"]["mispredictionThreshold"] == (
         fields["misprediction_threshold"].default
     )
