@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "air-paradis-sentiment"
 
 
-MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
 
 
 # -- markers by what a test needs (`make test-fast` deselects them), applied here by fixture and

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from airparadis.settings import PlatformSettings
-from tests.conftest import REPO_ROOT
+from tests.conftest import MLFLOW_VARIABLES, REPO_ROOT
 from tests.training.tiny_data import write_sentiment140
 from training_jobs.model_env import CORE_REQUIREMENTS
 from training_jobs.settings import TrainingSettings
@@ -50,15 +50,21 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny TF-IDF model trained and registered here, downloaded from the registry."""
     home = tmp_path_factory.mktemp("home")
     data = write_sentiment140(tmp_path_factory.mktemp("data") / "tiny.csv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRPARADIS_HOME", str(home))
-        platform = PlatformSettings()
-        train("tfidf_lr", TrainingSettings(data=[data], seed=5), platform, params={"min_df": 1})
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                platform.champion_uri, dst_path=str(tmp_path_factory.mktemp("model"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRPARADIS_HOME", str(home))
+            platform = PlatformSettings()
+            train("tfidf_lr", TrainingSettings(data=[data], seed=5), platform, params={"min_df": 1})
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    platform.champion_uri, dst_path=str(tmp_path_factory.mktemp("model"))
+                )
             )
-        )
+    finally:
+        # MLflow exports the store and experiment it was pointed at into os.environ; a module
+        # fixture runs outside the per-test isolation, so later modules would inherit them.
+        for name in MLFLOW_VARIABLES:
+            os.environ.pop(name, None)
 
 
 def test_the_model_declares_its_code_and_pinned_requirements(model_dir: Path) -> None:

@@ -14,6 +14,7 @@ from airparadis.bundle import load_bundle
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import download_model
 from airparadis_cli.app import app
+from tests.conftest import MLFLOW_VARIABLES
 from training_jobs.settings import TrainingSettings
 from training_jobs.train import TrainResult, train
 
@@ -33,7 +34,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(home: Path, sentiment140_dir: Path) -> TrainResult:
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        for name in MLFLOW_VARIABLES:  # another module's store is not this one's
+            mp.delenv(name, raising=False)
         mp.setenv("AIRPARADIS_HOME", str(home))
         settings = TrainingSettings(data=[sentiment140_dir], max_rows=12_000, seed=3)
         return train("tfidf_lr", settings, PlatformSettings())
