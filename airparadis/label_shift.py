@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, logit
 
 from airparadis.metrics import binary_metrics
 
@@ -50,8 +51,7 @@ class HeldoutMap:
 
     def apply(self, p_positive: np.ndarray) -> np.ndarray:
         p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-12, 1 - 1e-12)
-        z = self.slope * (np.log(p) - np.log1p(-p)) + self.intercept
-        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+        return np.asarray(expit(self.slope * logit(p) + self.intercept), dtype=np.float64)
 
     def to_dict(self) -> dict[str, float]:
         return {"slope": self.slope, "intercept": self.intercept, "prior": self.prior}

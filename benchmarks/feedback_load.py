@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
 from benchmarks import bench_parser
 from benchmarks.families import write_section
 from benchmarks.load import LoadResult, wrk_post
+from benchmarks.run import Server, _cpu_seconds, _start
 
 SECTION = "## Feedback under load"
 POINTS = (0, 50_000)
@@ -56,12 +53,6 @@ class FeedbackPoint:
     load: LoadResult
     cpu_ms: float
     """The server process's CPU time per feedback during the measured run."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _train_bundle(data: list[Path], directory: Path) -> Path:
@@ -130,40 +121,13 @@ def _drop_schema(schema: str) -> None:
     admin.dispose()
 
 
-def _serve(bundle: Path, home: Path, store_url: str) -> tuple[subprocess.Popen[bytes], str, float]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRPARADIS_", "MLFLOW_"))}
-    env.update(
-        AIRPARADIS_HOME=str(home),
-        AIRPARADIS_SERVER_FEEDBACK_DB_URL=store_url,
-        AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE="1000000000",
-        AIRPARADIS_SERVER_GRPC_PORT="0",  # REST only; gRPC's default port may be taken
-    )
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airparadis", "serve", "--port", str(port),
-         "--model-uri", str(bundle)],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def serve_bundle(bundle: Path, home: Path, **env: str) -> Server:
+    """`airparadis serve` on `bundle` under `home`, its settings from `env` alone."""
+    return _start(
+        "TF-IDF + LR",
+        [sys.executable, "-m", "airparadis", "serve", "--model-uri", str(bundle), "--port"],
+        home, "/v2/health/ready", **env,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited before it was ready")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                return process, url, time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the server was not ready in 120 s")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_point(backend: str, rows: int, bundle: Path, tmp: Path) -> FeedbackPoint:
@@ -175,19 +139,22 @@ def measure_point(backend: str, rows: int, bundle: Path, tmp: Path) -> FeedbackP
         url, schema = _postgres_schema()
     try:
         _fill(url, rows)
-        process, server, ready_s = _serve(bundle, home, url)
+        server = serve_bundle(
+            bundle, home, AIRPARADIS_SERVER_FEEDBACK_DB_URL=url,
+            AIRPARADIS_SERVER_FEEDBACK_PER_MINUTE="1000000000",  # the load is one address
+        )  # fmt: skip
         try:
-            wrk_post(f"{server}/v1/feedback", BODY, CONNECTIONS, 2)  # warm-up
-            cpu_before = _cpu_seconds(process.pid)
-            load = wrk_post(f"{server}/v1/feedback", BODY, CONNECTIONS, SECONDS)
-            cpu_ms = 1000 * (_cpu_seconds(process.pid) - cpu_before) / max(load.requests, 1)
+            wrk_post(f"{server.url}/v1/feedback", BODY, CONNECTIONS, 2)  # warm-up
+            cpu_before = _cpu_seconds(server.process.pid)
+            load = wrk_post(f"{server.url}/v1/feedback", BODY, CONNECTIONS, SECONDS)
+            cpu_ms = 1000 * (_cpu_seconds(server.process.pid) - cpu_before) / max(load.requests, 1)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.process.terminate()
+            server.process.wait(timeout=30)
     finally:
         if schema is not None:
             _drop_schema(schema)
-    return FeedbackPoint(backend, rows, ready_s, load, cpu_ms)
+    return FeedbackPoint(backend, rows, server.cold_start_s, load, cpu_ms)
 
 
 def _median(runs: list[FeedbackPoint]) -> FeedbackPoint:

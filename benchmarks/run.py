@@ -61,7 +61,10 @@ def _free_port() -> int:
 
 def _start(label: str, command: list[str], home: Path, ready: str, **env: str) -> Server:
     port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AIRPARADIS_SERVER_")}
+    # The server gets its settings from `env` alone, never from the shell running the bench.
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRPARADIS_", "MLFLOW_"))
+    }
     environment.update(
         {
             "AIRPARADIS_HOME": str(home),

@@ -20,18 +20,15 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from benchmarks import bench_parser
 from benchmarks.families import write_section
-from benchmarks.feedback_load import _free_port, _train_bundle
+from benchmarks.feedback_load import _train_bundle, serve_bundle
 
 SECTION = "## Soak"
 MODEL_NAME = "air-paradis-sentiment"
@@ -123,30 +120,6 @@ def _rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
-def _serve(bundle: Path, home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRPARADIS_", "MLFLOW_"))}
-    env.update(AIRPARADIS_HOME=str(home), AIRPARADIS_SERVER_TRUSTED_PROXIES="127.0.0.1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airparadis", "serve", "--port", str(port),
-         "--model-uri", str(bundle)],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited before it was ready")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the server was not ready in 120 s")
-
-
 def _wrk_minute(url: str, offset: int, seconds: int) -> tuple[int, float, dict[int, int]]:
     """(requests, seconds, answers by status) of one run of the mixed load."""
     if not url.startswith("http://127.0.0.1:"):
@@ -183,7 +156,8 @@ def soak(
         bundle = _train_bundle(data, tmp / "bundle")
         home = tmp / "home"
         home.mkdir()
-        process, url = _serve(bundle, home)
+        server = serve_bundle(bundle, home, AIRPARADIS_SERVER_TRUSTED_PROXIES="127.0.0.1")
+        process, url = server.process, server.url
         try:
             start_rss = _rss_mib(process.pid)
             sent, rows = 0, []

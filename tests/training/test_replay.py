@@ -174,12 +174,17 @@ def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     return result.stdout
 
 
-def _macro_f1(server: RunningServer, frame: pd.DataFrame) -> float:
+def _served_labels(server: RunningServer, frame: pd.DataFrame) -> pd.Series:
+    """The labels the running server gives `frame`'s tweets, aligned with the frame."""
     response = httpx.post(
         server.predict_url, json={"instances": frame["text"].tolist()}, timeout=60
     )
-    predicted = [p["label"] for p in response.json()["predictions"]]
-    return float(f1_score(frame["label"], predicted, average="macro"))
+    assert response.status_code == 200, response.text
+    return pd.Series([p["label"] for p in response.json()["predictions"]], index=frame.index)
+
+
+def _macro_f1(server: RunningServer, frame: pd.DataFrame) -> float:
+    return float(f1_score(frame["label"], _served_labels(server, frame), average="macro"))
 
 
 def test_replay_retrain_and_serve_the_airline_domain(
@@ -291,10 +296,7 @@ def test_calibrate_live_prior_serves_the_airline_prior_before_any_label(
 
 
 def _positive_share_and_recall(server: RunningServer, frame: pd.DataFrame) -> tuple[float, float]:
-    response = httpx.post(
-        server.predict_url, json={"instances": frame["text"].tolist()}, timeout=60
-    )
-    predicted = pd.Series([p["label"] for p in response.json()["predictions"]], index=frame.index)
+    predicted = _served_labels(server, frame)
     negative = frame["label"] == "negative"
     return (
         round(float((predicted == "positive").mean()), 3),
