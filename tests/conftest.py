@@ -51,6 +51,7 @@ _MARKS_BY_MODULE: dict[str, frozenset[str]] = {
     "training/test_tune_gate.py": frozenset({"slow"}),
     "training/test_export_formats.py": frozenset({"slow"}),
     "training/test_cli_errors.py": frozenset({"slow"}),  # the CLI as a process, per case
+    "docs/test_doc_commands.py": frozenset({"slow"}),  # the documented commands, servers too
 }
 _SLOW_TESTS = frozenset(  # each starts the server CLI as a process of its own
     {
