@@ -23,6 +23,7 @@ SUBSTITUTIONS below, the only changes made to a documented command.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -43,6 +44,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.conftest import REPO_ROOT
+from tests.k8s.conftest import Tools
 from tests.training.tiny_data import NEGATIVE, POSITIVE, tweets, write_sentiment140
 
 PAGES = [
@@ -112,6 +114,26 @@ class Block:
     commands: list[str]
     skipped: dict[str, str]  # command -> reason
     marks: list[tuple[str | None, str]]
+    shown: dict[str, str]  # command -> the output shown under it, as comment lines
+
+
+def _shown_outputs(lines: list[str], commands: list[str]) -> dict[str, str]:
+    """The `# ...` lines right under each command: the output the page shows for it."""
+    shown: dict[str, str] = {}
+    text = "\n".join(lines)
+    for command in commands:
+        start = text.find(command)
+        if start < 0:
+            continue
+        after = text[start + len(command) :].lstrip("\n").splitlines()
+        comments = [line.strip()[1:] for line in itertools.takewhile(_is_comment, after)]
+        if comments:
+            shown[command] = "\n".join(comments)
+    return shown
+
+
+def _is_comment(line: str) -> bool:
+    return line.strip().startswith("#")
 
 
 def _logical_commands(lines: list[str]) -> list[str]:
@@ -167,8 +189,11 @@ def shell_blocks(page: Path) -> list[Block]:
         while above >= 0 and (mark := MARK.match(lines[above])):
             marks.append((mark.group("selector"), mark.group("reason").strip()))
             above -= 1
-        commands = _logical_commands(token.content.splitlines())
-        blocks.append(Block(page, fence + 1, commands, _skipped(commands, marks), marks))
+        content = token.content.splitlines()
+        commands = _logical_commands(content)
+        skipped = _skipped(commands, marks)
+        shown = _shown_outputs(textwrap.dedent(token.content).splitlines(), commands)
+        blocks.append(Block(page, fence + 1, commands, skipped, marks, shown))
     return blocks
 
 
@@ -342,6 +367,11 @@ def _name(page: Path) -> str:
     return page.relative_to(REPO_ROOT).as_posix()
 
 
+def _json_keys(shown: str) -> list[str]:
+    """The keys of the JSON a page shows as a command's output (its values are examples)."""
+    return list(dict.fromkeys(re.findall(r'"(\w+)"\s*:', shown)))
+
+
 def test_every_mark_has_a_reason_and_selects_a_command() -> None:
     problems = []
     for page in PAGES:
@@ -376,6 +406,14 @@ def run_page(page: Path, shell: Shell) -> list[str]:
             status, output = shell.run(actual)
             if status != 0:
                 failures.append(f"{where}\n  exit {status}:\n{output}")
+                continue
+            missing = [
+                k for k in _json_keys(block.shown.get(command, "")) if f'"{k}":' not in output
+            ]
+            if missing:
+                failures.append(
+                    f"{where}\n  the page shows {missing}, the answer lacks them:\n{output}"
+                )
     return failures
 
 
@@ -408,3 +446,81 @@ def test_a_failing_or_unmarked_command_fails_its_page(tmp_path: Path, shell: She
         "page.md:6: kubectl -n x apply -f y.yaml",
     ]
     assert "needs a cluster or the network" in failures[1]
+
+
+# -- marked chart installs: what they would apply must render ---------------------------------
+
+# The deployment guide's variables, as its first block sets them (and a tag for the images).
+DEPLOY_VARIABLES = {
+    "NS": "airparadis",
+    "ACR": "airparadisacr",
+    "TAG": "0123456789abcdef",
+    "NEW_TAG": "fedcba9876543210",
+    "MLFLOW_CLIENT_ID": "00000000-0000-0000-0000-000000000004",
+}
+# Flags about the cluster side of an install (waiting, rollback, namespace, kept values).
+CLUSTER_FLAGS = {"--install", "--atomic", "--wait", "--reuse-values", "--create-namespace"}
+
+
+def _chart_installs() -> list[tuple[str, str]]:
+    return [
+        (f"{_name(block.page)}:{block.line}", command)
+        for page in PAGES
+        for block in shell_blocks(page)
+        for command in block.commands
+        if re.match(r"helm upgrade\b", command) and "charts/airparadis" in command
+    ]
+
+
+def _as_template(command: str) -> list[str]:
+    """`helm upgrade --install R charts/airparadis FLAGS` as `helm template R ... FLAGS`."""
+
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in DEPLOY_VARIABLES, f"${name}: add it to DEPLOY_VARIABLES"
+        return DEPLOY_VARIABLES[name]
+
+    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", variable, command.replace("\\\n", " "))
+    words = shlex.split(expanded, comments=True)[2:]  # without `helm upgrade`
+    args: list[str] = []
+    skip_value = False
+    for word in words:
+        if skip_value:
+            skip_value = False
+        elif word == "--timeout":
+            skip_value = True
+        elif word not in CLUSTER_FLAGS:
+            args.append(word)
+    return ["template", *args]
+
+
+def test_documented_chart_installs_render(tools: Tools) -> None:
+    """The marked `helm upgrade` commands cannot reach a cluster here, but their values files and
+    `--set` keys meet the chart's schema now: a renamed value fails here, not at install."""
+    installs = _chart_installs()
+    assert installs, "no documented `helm upgrade ... charts/airparadis` found"
+    failures = []
+    for where, command in installs:
+        result = tools.run("helm", *_as_template(command), check=False)
+        if result.returncode != 0:
+            failures.append(f"{where}: {command.splitlines()[0]}\n{result.stderr[-2000:]}")
+    assert failures == [], "\n\n".join(failures)
+
+
+def test_documented_make_targets_exist() -> None:
+    """Marked or not, every `make ...` a page shows names targets the Makefile has (`make -n`
+    prints what they would run, running nothing)."""
+    failures = []
+    for page in PAGES:
+        for block in shell_blocks(page):
+            for command in block.commands:
+                if not command.startswith("make "):
+                    continue
+                words = shlex.split(command, comments=True)[1:]
+                result = subprocess.run(
+                    ["make", "-n", *words], cwd=REPO_ROOT, capture_output=True, text=True,
+                    env={**os.environ, "VENV": sys.prefix},
+                )  # fmt: skip
+                if result.returncode != 0:
+                    failures.append(f"{_name(page)}:{block.line}: {command}\n{result.stderr}")
+    assert failures == [], "\n\n".join(failures)
