@@ -154,13 +154,15 @@ def read_curve(
     from airparadis.label_shift import estimate_prior, prior_policy
     from airparadis.metrics import binary_metrics
     from training_jobs.families import get_family
+    from training_jobs.feedback_fit import fit_with_feedback
+    from training_jobs.gated_registration import served_generic_frame
     from training_jobs.retrain import domain_feedback, split_feedback
+    from training_jobs.run_inputs import resolve_params
     from training_jobs.settings import TrainingSettings
-    from training_jobs.train import fit_with_feedback, served_generic_frame
 
     settings = TrainingSettings()
     family = get_family("tfidf_lr")
-    params = dict(family.default_params)
+    params = resolve_params(family, settings, None)
     s140 = test["label"].to_numpy()
     generic_test_p = generic.predict_proba(test["text"].tolist())  # type: ignore[attr-defined]
     generic_s140 = binary_metrics(s140, generic_test_p)

@@ -47,21 +47,19 @@ from airparadis.feedback_export import export_feedback
 from airparadis.label_shift import PriorEstimate, prior_policy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking, download_model
+from training_jobs.feedback_fit import DomainFeedback, log_calibration
 from training_jobs.gate import GateDecision
-from training_jobs.metrics import binary_metrics, finite_metrics
-from training_jobs.registry import RegisteredModel, log_bundle
-from training_jobs.run_report import log_feedback_datasets
-from training_jobs.settings import TrainingSettings
-from training_jobs.train import (
-    DomainFeedback,
-    TrainResult,
+from training_jobs.gated_registration import (
     gate_and_register,
     generic_gate_frame,
-    log_calibration,
-    prepare_split,
     served_generic_frame,
-    train,
 )
+from training_jobs.metrics import binary_metrics, finite_metrics
+from training_jobs.registry import RegisteredModel, log_bundle
+from training_jobs.run_inputs import prepare_split
+from training_jobs.run_report import log_feedback_datasets
+from training_jobs.settings import TrainingSettings
+from training_jobs.train import TrainResult, train
 
 logger = logging.getLogger(__name__)
 

@@ -163,7 +163,7 @@ def test_the_setting_and_optuna_choose_it_for_the_two_families_it_fits() -> None
     import optuna
 
     from training_jobs.families import get_family
-    from training_jobs.train import resolve_params
+    from training_jobs.run_inputs import resolve_params
 
     settings = TrainingSettings(normalisation="lemma")
     for name in ("tfidf_lr", "rnn"):
