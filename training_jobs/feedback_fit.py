@@ -26,6 +26,10 @@ from training_jobs.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 
+CALIBRATION_FOLDS = 5
+"""Cross-validation folds of the calibration fit on feedback: each label is scored by a fit
+that did not see it, and five keeps every fold big enough at the minimum label count."""
+
 
 @dataclass(frozen=True)
 class DomainFeedback:
@@ -111,7 +115,7 @@ def calibrate_served(
         calibration = fit_calibration(
             raw_proba(served, frame["text"].tolist()), frame["label"].to_numpy(),
             raw_threshold(served.info), settings.calibration_min_labels,
-            settings.calibration_folds, settings.seed, texts=frame["text"].tolist(),
+            CALIBRATION_FOLDS, settings.seed, texts=frame["text"].tolist(),
         )  # fmt: skip
     except CalibrationError as exc:
         logger.info("no calibration: %s", exc)

@@ -32,6 +32,10 @@ from training_jobs.split import Split
 
 logger = logging.getLogger(__name__)
 
+GATE_GENERIC_SERVED_ROWS = 2000
+"""Generic test tweets the served (calibrated) generic criterion reads: an embedding head
+costs milliseconds a tweet, so the full split would dominate a retrain."""
+
 
 def generic_gate_frame(settings: TrainingSettings, split: Split) -> pd.DataFrame:
     """The generic gate set: the operator's fixed gate files when given, else the test split."""
@@ -40,9 +44,9 @@ def generic_gate_frame(settings: TrainingSettings, split: Split) -> pd.DataFrame
 
 def served_generic_frame(test: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
     """The fixed sample of the generic gate set the served generic criterion reads."""
-    if len(test) <= settings.gate_generic_served_rows:
+    if len(test) <= GATE_GENERIC_SERVED_ROWS:
         return test
-    return test.sample(settings.gate_generic_served_rows, random_state=settings.seed)
+    return test.sample(GATE_GENERIC_SERVED_ROWS, random_state=settings.seed)
 
 
 def gate_and_register(

@@ -146,28 +146,11 @@ class TrainingSettings(BaseSettings):
     feedback_cap: int | None = Field(
         default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
     )
-    feedback_gate_share: float = Field(
-        default=0.2,
-        gt=0,
-        lt=1,
-        description="Latest share of feedback kept aside for the gate (never fitted on).",
-    )
-    feedback_select_share: float = Field(
-        default=0.25,
-        gt=0,
-        lt=1,
-        description="Latest share of the remaining feedback that chooses the weight and fits "
-        "the calibration in `retrain` (never trained on).",
-    )
-    feedback_gate_min: int = Field(
-        default=20, ge=1, description="Fewer feedbacks than this: no in-domain gate slice."
-    )
     calibration_min_labels: int = Field(
         default=50,
         ge=2,
         description="Fewer labelled feedbacks than this for fitting: calibration changes nothing.",
     )
-    calibration_folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds.")
     head_embeddings: bool = Field(
         default=True,
         description="The domain head may read MiniLM sentence embeddings (ONNX, carried in the "
@@ -183,25 +166,6 @@ class TrainingSettings(BaseSettings):
         default=0.01,
         ge=0,
         description="Largest loss of served (calibrated) generic ROC-AUC a domain gain may cost.",
-    )
-    gate_generic_served_rows: int = Field(
-        default=2000,
-        ge=100,
-        description="Test-split tweets the served generic criterion reads (embedding heads cost "
-        "milliseconds a tweet, so the full split would dominate a retrain).",
-    )
-    prior_min_tweets: int = Field(
-        default=500,
-        ge=1,
-        description="Unlabelled tweets the live EM prior must rest on before `calibrate` "
-        "serves it.",
-    )
-    prior_min_log_odds: float = Field(
-        default=0.25,
-        ge=0,
-        description="Smallest log-odds gap between the live EM prior and the served model's "
-        "prior for `calibrate` to serve it (0.25: about 6 points near one half, some three "
-        "standard errors of a share estimated on 500 tweets).",
     )
     retrain_refit_generic: bool = Field(
         default=False,
