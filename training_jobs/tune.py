@@ -210,8 +210,15 @@ def _spawn_workers(
 def settings_env(settings: TrainingSettings) -> dict[str, str]:
     """The settings as ``AIRPARADIS_TRAIN_*`` variables, so a worker process sees what we see
     (including values that came from command-line options rather than the environment)."""
+    dumped = settings.model_dump(mode="json", exclude={"tune_storage", "tune_study"})
+    flat: dict[str, Any] = {}
+    for name, value in dumped.items():
+        if isinstance(value, dict):  # a family's parameters: one variable each, as read
+            flat.update({f"{name}_{key}": item for key, item in value.items()})
+        else:
+            flat[name] = value
     env: dict[str, str] = {}
-    for name, value in settings.model_dump(exclude={"tune_storage", "tune_study"}).items():
+    for name, value in flat.items():
         if value is None:
             continue
         if isinstance(value, list):

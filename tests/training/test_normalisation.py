@@ -80,7 +80,7 @@ def test_unknown_normalisation_is_refused(tmp_path: Path) -> None:
         clean_tweet("flights", "snowball")
     with pytest.raises(ValidationError, match="normalisation"):
         TrainingSettings(normalisation="snowball")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown token normalisation"):
+    with pytest.raises(ValueError, match="invalid tfidf_lr parameters: normalisation"):
         TfidfLogisticRegression().fit(
             _frame(_POSITIVE + _NEGATIVE, [1] * 6 + [0] * 6),
             _frame(_POSITIVE, [1] * 6),

@@ -203,8 +203,11 @@ def test_word2vec_initialised_model_exports_and_serves_through_the_bundle(
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"embedding": "glove"}, "unknown rnn embedding 'glove'"),
-        ({"embedding": "word2vec", "embedding_mode": "thawed"}, "unknown rnn embedding mode"),
+        ({"embedding": "glove"}, "embedding: Input should be 'learned', 'word2vec', 'fasttext'"),
+        (
+            {"embedding": "word2vec", "embedding_mode": "thawed"},
+            "embedding_mode: Input should be 'fine-tuned' or 'frozen'",
+        ),
     ],
 )
 def test_an_invalid_choice_is_refused_naming_the_choices(
@@ -216,7 +219,7 @@ def test_an_invalid_choice_is_refused_naming_the_choices(
 
 def test_an_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRPARADIS_TRAIN_RNN_EMBEDDING", "glove")
-    with pytest.raises(ValidationError, match="rnn_embedding"):
+    with pytest.raises(ValidationError, match=r"rnn\.embedding"):
         TrainingSettings()
 
 
