@@ -106,6 +106,7 @@ def calibrated_model(
         save_calibration,
     )
     from airparadis.embedding import exported_encoder
+    from training_jobs.feedback_fit import CALIBRATION_FOLDS
     from training_jobs.retrain import generic_sample
     from training_jobs.settings import TrainingSettings
 
@@ -116,7 +117,7 @@ def calibrated_model(
             feedback["label"].to_numpy(),
             raw_threshold(model.info),  # type: ignore[attr-defined]
             settings.calibration_min_labels,
-            settings.calibration_folds,
+            CALIBRATION_FOLDS,
             settings.seed,
             texts=feedback["text"].tolist() if head else None,
             generic=(
@@ -154,13 +155,20 @@ def read_curve(
     from airparadis.label_shift import estimate_prior, prior_policy
     from airparadis.metrics import binary_metrics
     from training_jobs.families import get_family
-    from training_jobs.retrain import domain_feedback, split_feedback
+    from training_jobs.feedback_fit import fit_with_feedback
+    from training_jobs.gated_registration import served_generic_frame
+    from training_jobs.retrain import (
+        PRIOR_MIN_LOG_ODDS,
+        PRIOR_MIN_TWEETS,
+        domain_feedback,
+        split_feedback,
+    )
+    from training_jobs.run_inputs import resolve_params
     from training_jobs.settings import TrainingSettings
-    from training_jobs.train import fit_with_feedback, served_generic_frame
 
     settings = TrainingSettings()
     family = get_family("tfidf_lr")
-    params = dict(family.default_params)
+    params = resolve_params(family, settings, None)
     s140 = test["label"].to_numpy()
     generic_test_p = generic.predict_proba(test["text"].tolist())  # type: ignore[attr-defined]
     generic_s140 = binary_metrics(s140, generic_test_p)
@@ -181,8 +189,8 @@ def read_curve(
             pool_p = generic.predict_proba(pool["text"].tolist())  # type: ignore[attr-defined]
             estimate = estimate_prior(pool_p, prior, heldout=heldout_map)
             decision = prior_policy(
-                estimate, min_tweets=settings.prior_min_tweets,
-                min_log_odds=settings.prior_min_log_odds, heldout=heldout_map,
+                estimate, min_tweets=PRIOR_MIN_TWEETS,
+                min_log_odds=PRIOR_MIN_LOG_ODDS, heldout=heldout_map,
             )  # fmt: skip
             with_prior = raw
             if decision.apply:
@@ -197,7 +205,7 @@ def read_curve(
                 prior_reason=decision.reason,
             )  # fmt: skip
             continue
-        earlier, _ = split_feedback(feedback, settings)
+        earlier, _ = split_feedback(feedback)
         target = tmp / f"cal-{count}"
         _copy_bundle(generic_dir, target)
         calibrated = macro_f1(calibrated_model(load_bundle(target), target, earlier), heldout)

@@ -162,7 +162,7 @@ def websocket_origins(settings: DashboardSettings) -> list[str]:
 
 def serve(settings: DashboardSettings) -> None:
     """Serve both pages until interrupted."""
-    options = oauth_options(settings)
+    options = oauth_options()
     # Every page checks the server every few seconds: keep httpx's per-request lines out.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if options:
@@ -172,7 +172,7 @@ def serve(settings: DashboardSettings) -> None:
         settings.host,
         settings.port,
         settings.server_url,
-        settings.oauth_provider or "off",
+        options.get("oauth_provider", "off"),
     )
 
     # Panel calls each route's function once per browser session (a partial is not called).

@@ -1,7 +1,15 @@
-"""Optional login through Panel's OAuth providers, and who may open the ops page."""
+"""Optional login through Panel's OAuth providers, and who may open the ops page.
+
+Panel owns the login and reads its own variables: ``PANEL_OAUTH_PROVIDER``,
+``PANEL_OAUTH_KEY``, ``PANEL_OAUTH_SECRET``, ``PANEL_COOKIE_SECRET``,
+``PANEL_OAUTH_ENCRYPTION``, ``PANEL_OAUTH_REDIRECT_URI`` and ``PANEL_OAUTH_EXTRA_PARAMS``
+(`panel.config`). This module checks that a login asked for is complete before serving, and
+decides who may open the ops page (``AIRPARADIS_DASHBOARD_OPS_GROUP``).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -9,39 +17,57 @@ from dashboard.settings import DashboardSettings
 
 OPS_PATH = "/ops"
 
+REQUIRED = ("PANEL_OAUTH_KEY", "PANEL_OAUTH_SECRET", "PANEL_COOKIE_SECRET")
+"""What Panel needs besides the provider: the client id and secret, and the cookie key."""
+
+RETIRED = {
+    f"AIRPARADIS_DASHBOARD_{old}": new
+    for old, new in (
+        ("OAUTH_PROVIDER", "PANEL_OAUTH_PROVIDER"), ("OAUTH_KEY", "PANEL_OAUTH_KEY"),
+        ("OAUTH_SECRET", "PANEL_OAUTH_SECRET"), ("COOKIE_SECRET", "PANEL_COOKIE_SECRET"),
+        ("OAUTH_ENCRYPTION_KEY", "PANEL_OAUTH_ENCRYPTION"),
+        ("OAUTH_REDIRECT_URI", "PANEL_OAUTH_REDIRECT_URI"),
+        ("OAUTH_EXTRA_PARAMS", "PANEL_OAUTH_EXTRA_PARAMS"),
+    )
+}  # fmt: skip
+"""The dashboard's former login variables: one still set would silently leave the login off,
+so the dashboard refuses to start and names Panel's variable instead."""
+
 
 class AuthMisconfigured(ValueError):
-    """OAuth is asked for but a required setting is missing."""
+    """OAuth is asked for but a required setting is missing (or set under a retired name)."""
 
 
-def oauth_options(settings: DashboardSettings) -> dict[str, Any]:
-    """Keyword arguments of ``pn.serve`` that turn the login on; empty when it is off."""
-    if not settings.oauth_enabled:
+def oauth_provider() -> str | None:
+    """The provider Panel's configuration names (``PANEL_OAUTH_PROVIDER``); None: no login."""
+    import panel as pn
+
+    return pn.config.oauth_provider or None
+
+
+def oauth_options() -> dict[str, Any]:
+    """Keyword arguments of ``pn.serve`` that turn the login on; empty when it is off. The
+    rest of the login Panel reads from its own variables."""
+    retired = sorted(name for name in RETIRED if os.environ.get(name))
+    if retired:
+        renames = ", ".join(f"{name} -> {RETIRED[name]}" for name in retired)
+        raise AuthMisconfigured(f"the dashboard's login now takes Panel's variables: {renames}")
+    provider = oauth_provider()
+    if provider is None:
         return {}
-    missing = [
-        name
-        for name, value in (
-            ("oauth_key", settings.oauth_key),
-            ("oauth_secret", settings.oauth_secret),
-            ("cookie_secret", settings.cookie_secret),
+    from panel.auth import AUTH_PROVIDERS
+
+    if provider not in AUTH_PROVIDERS:
+        raise AuthMisconfigured(
+            f"PANEL_OAUTH_PROVIDER={provider!r} is not one of Panel's: {sorted(AUTH_PROVIDERS)}"
         )
-        if not value
-    ]
+    import panel as pn
+
+    values = (pn.config.oauth_key, pn.config.oauth_secret, pn.config.cookie_secret)
+    missing = [name for name, value in zip(REQUIRED, values, strict=True) if not value]
     if missing:
-        names = ", ".join(f"AIRPARADIS_DASHBOARD_{m.upper()}" for m in missing)
-        raise AuthMisconfigured(f"OAuth provider {settings.oauth_provider!r} also needs {names}")
-    options: dict[str, Any] = {
-        "oauth_provider": settings.oauth_provider,
-        "oauth_key": settings.oauth_key,
-        "oauth_secret": _secret(settings.oauth_secret),
-        "cookie_secret": _secret(settings.cookie_secret),
-        "oauth_extra_params": dict(settings.oauth_extra_params),
-    }
-    if settings.oauth_redirect_uri:
-        options["oauth_redirect_uri"] = settings.oauth_redirect_uri
-    if settings.oauth_encryption_key is not None:
-        options["oauth_encryption_key"] = _secret(settings.oauth_encryption_key)
-    return options
+        raise AuthMisconfigured(f"OAuth provider {provider!r} also needs {', '.join(missing)}")
+    return {"oauth_provider": provider}
 
 
 def user_groups(user_info: Mapping[str, Any] | None, claim: str) -> set[str]:
@@ -58,7 +84,7 @@ def user_groups(user_info: Mapping[str, Any] | None, claim: str) -> set[str]:
 
 def may_open_ops(settings: DashboardSettings, user_info: Mapping[str, Any] | None) -> bool:
     """True without login or without an ops group; else only for members of the ops group."""
-    if not settings.oauth_enabled or not settings.ops_group:
+    if oauth_provider() is None or not settings.ops_group:
         return True
     return settings.ops_group in user_groups(user_info, settings.groups_claim)
 
@@ -74,7 +100,3 @@ def authorize_callback(
         return True
 
     return authorize
-
-
-def _secret(value: Any) -> str | None:
-    return None if value is None else str(value.get_secret_value())

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# Panel's OAuth providers (``panel.auth.AUTH_PROVIDERS``); ``azurev2`` is Azure AD's v2 endpoint.
-OAuthProvider = Literal[
-    "azure", "azurev2", "github", "gitlab", "google", "okta", "auth0", "bitbucket", "generic"
-]
 
 
 class DashboardSettings(BaseSettings):
@@ -118,36 +111,15 @@ class DashboardSettings(BaseSettings):
         default=24.0, gt=0, le=24 * 30, description="How far back the Azure Monitor query looks."
     )
 
-    # -- authentication (optional) -----------------------------------------------------------
-    oauth_provider: OAuthProvider | None = Field(
-        default=None, description="Panel OAuth provider; unset means no login."
-    )
-    oauth_key: str | None = Field(default=None, description="OAuth client id.")
-    oauth_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
-    oauth_redirect_uri: str | None = Field(
-        default=None, description="Public URL of the login endpoint, behind a proxy."
-    )
-    oauth_extra_params: dict[str, str] = Field(
-        default_factory=dict,
-        description='Provider parameters as JSON, e.g. {"tenant": "<Azure AD tenant id>"}.',
-    )
-    cookie_secret: SecretStr | None = Field(
-        default=None, description="Secret signing the login cookies (required with OAuth)."
-    )
-    oauth_encryption_key: SecretStr | None = Field(
-        default=None, description="Fernet key encrypting the OAuth tokens in the cookies."
-    )
+    # -- authentication (optional): Panel reads PANEL_OAUTH_* itself (see dashboard.auth) -----
     ops_group: str | None = Field(
         default=None,
-        description="Group (name or object id) whose members may open the ops page.",
+        description="Group (name or object id) whose members may open the ops page, when "
+        "Panel's login is on (PANEL_OAUTH_PROVIDER).",
     )
     groups_claim: str = Field(
         default="groups", description="Claim of the id token that lists the user's groups."
     )
-
-    @property
-    def oauth_enabled(self) -> bool:
-        return self.oauth_provider is not None
 
     @property
     def azure_monitor_enabled(self) -> bool:

@@ -36,6 +36,9 @@ from model_server.telemetry import configure as configure_telemetry
 logger = logging.getLogger(__name__)
 ACCESS_LOGGER = "uvicorn.access"
 API_TITLE = "Air Paradis sentiment model server"
+RETRY_AFTER_SECONDS = 1
+"""Retry-After of a 503 (overloaded): load sheds in well under a second once the queue drains,
+and a client that honours the header should come straight back, not wait a minute."""
 API_DESCRIPTION = (
     "Tweet sentiment behind KServe's v1 and v2 (Open Inference Protocol) routes, with "
     "feedback, alerts, drift and model information. Python client: `airparadis.client`."
@@ -90,7 +93,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
     if telemetry.enabled:
         observe_health_gauges(model.drift, misprediction.scraped_rate)
     app.include_router(build_health_router(model))
-    app.add_exception_handler(Overloaded, overload_handler(settings.retry_after_seconds))
+    app.add_exception_handler(Overloaded, overload_handler(RETRY_AFTER_SECONDS))
 
     def after_kserve(application: FastAPI) -> None:
         # Behind kserve's routes: a predict request is matched without trying ours first.
@@ -106,7 +109,7 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
             RequestLimits,
             max_body_bytes=settings.max_body_bytes,
             max_in_flight=settings.max_in_flight_requests,
-            retry_after=settings.retry_after_seconds,
+            retry_after=RETRY_AFTER_SECONDS,
             queue_full=model.batcher.full,
         )
         # In front of the limits: a client without credentials costs no body read.

@@ -77,7 +77,6 @@ class ServerSettings(BaseSettings):
         description="Serve the API page: Swagger UI at /docs and ReDoc at /redoc (the chart's "
         "production profiles turn it off); /openapi.json stays.",
     )
-    retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 503.")
     alert_threshold: int = Field(
         default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
     )

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
@@ -35,6 +36,33 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
         (title, getattr(importlib.import_module(module), name))
         for title, module, name in COMPONENTS
     ]
+
+
+def nested_model(field: FieldInfo) -> type[BaseModel] | None:
+    """The model of a nested field (a family's parameters), read one variable per field."""
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def settings_fields(cls: type[BaseSettings]) -> list[tuple[list[str], FieldInfo]]:
+    """(variables, field) for every setting, a nested model's fields one by one: with
+    ``env_nested_delimiter="_"`` and one split, `rnn.cell` reads ``<PREFIX>RNN_CELL``."""
+    rows: list[tuple[list[str], FieldInfo]] = []
+    for name, field in cls.model_fields.items():
+        nested = nested_model(field)
+        if nested is None:
+            rows.append((variables(cls, name, field), field))
+            continue
+        delimiter = str(cls.model_config.get("env_nested_delimiter") or "")
+        assert delimiter, f"{cls.__name__}.{name} is a nested model without a delimiter"
+        for variable in variables(cls, name, field):
+            rows += [
+                ([f"{variable}{delimiter}{sub}".upper()], sub_field)
+                for sub, sub_field in nested.model_fields.items()
+            ]
+    return rows
 
 
 def variables(cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]:
@@ -78,8 +106,8 @@ def render() -> str:
     for title, cls in settings_classes():
         lines += [f"## {title}", "", f"`{cls.__module__}.{cls.__name__}`", ""]
         lines += ["| variable | default | what it does |", "|---|---|---|"]
-        for name, field in cls.model_fields.items():
-            names = " or ".join(f"`{v}`" for v in variables(cls, name, field))
+        for names_read, field in settings_fields(cls):
+            names = " or ".join(f"`{v}`" for v in names_read)
             lines.append(
                 f"| {names} | {_cell(_default(field))} | {_cell(field.description or '')} |"
             )

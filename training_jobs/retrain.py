@@ -47,21 +47,19 @@ from airparadis.feedback_export import export_feedback
 from airparadis.label_shift import PriorEstimate, prior_policy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking, download_model
+from training_jobs.feedback_fit import CALIBRATION_FOLDS, DomainFeedback, log_calibration
 from training_jobs.gate import GateDecision
-from training_jobs.metrics import binary_metrics, finite_metrics
-from training_jobs.registry import RegisteredModel, log_bundle
-from training_jobs.run_report import log_feedback_datasets
-from training_jobs.settings import TrainingSettings
-from training_jobs.train import (
-    DomainFeedback,
-    TrainResult,
+from training_jobs.gated_registration import (
     gate_and_register,
     generic_gate_frame,
-    log_calibration,
-    prepare_split,
     served_generic_frame,
-    train,
 )
+from training_jobs.metrics import binary_metrics, finite_metrics
+from training_jobs.registry import RegisteredModel, log_bundle
+from training_jobs.run_inputs import prepare_split
+from training_jobs.run_report import log_feedback_datasets
+from training_jobs.settings import TrainingSettings
+from training_jobs.train import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -107,13 +105,30 @@ def feedback_examples(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, int]
     return frame.reset_index(drop=True), contradictions
 
 
+FEEDBACK_GATE_SHARE = 0.2
+"""Latest share of the time-ordered feedback kept aside for the gate (never fitted on): the
+newest labels judge a candidate on the traffic it will serve next."""
+FEEDBACK_GATE_MIN = 20
+"""Fewest labelled feedbacks an in-domain gate slice (or a prior correction's check) needs;
+below it the in-domain score is noise, so the gate reads the generic criterion alone."""
+FEEDBACK_SELECT_SHARE = 0.25
+"""Latest share of the feedback left after the gate slice that chooses the feedback weight
+and fits the calibration in `retrain` (never trained on)."""
+PRIOR_MIN_TWEETS = 500
+"""Unlabelled tweets the live EM prior must rest on before `calibrate` serves it."""
+PRIOR_MIN_LOG_ODDS = 0.25
+"""Smallest log-odds gap between the live EM prior and the served model's prior for
+`calibrate` to serve it: about 6 points near one half, some three standard errors of a share
+estimated on `PRIOR_MIN_TWEETS` tweets."""
+
+
 def split_feedback(
-    examples: pd.DataFrame, settings: TrainingSettings
+    examples: pd.DataFrame, share: float = FEEDBACK_GATE_SHARE, min_rows: int = FEEDBACK_GATE_MIN
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(earlier, gate): the latest `feedback_gate_share` of time-ordered examples is the
-    gate's, when that is at least `feedback_gate_min` tweets; else there is no gate slice."""
-    size = int(len(examples) * settings.feedback_gate_share)
-    if size < settings.feedback_gate_min:
+    """(earlier, gate): the latest `share` of time-ordered examples is the gate's, when that is
+    at least `min_rows` tweets; else there is no gate slice."""
+    size = int(len(examples) * share)
+    if size < min_rows:
         return examples, examples.iloc[0:0]
     return examples.iloc[:-size], examples.iloc[-size:]
 
@@ -127,8 +142,8 @@ def load_feedback(workdir: Path) -> tuple[pd.DataFrame, int, int]:
 
 def domain_feedback(examples: pd.DataFrame, settings: TrainingSettings) -> DomainFeedback:
     """Split time-ordered examples into fit / select / gate slices (see `DomainFeedback`)."""
-    earlier, gate = split_feedback(examples, settings)
-    select_size = int(len(earlier) * settings.feedback_select_share)
+    earlier, gate = split_feedback(examples)
+    select_size = int(len(earlier) * FEEDBACK_SELECT_SHARE)
     weights = (
         (float(settings.feedback_weight),)
         if settings.feedback_weight is not None
@@ -218,7 +233,7 @@ def _register_prior(
 ) -> CalibrateResult:
     """Serve the live EM prior when the policy allows it. The labelled feedback at hand was
     fitted on by nothing here, so all of it checks the correction and judges it at the gate
-    (two criteria) when there are `feedback_gate_min` of them; with fewer, the gate only
+    (two criteria) when there are `FEEDBACK_GATE_MIN` of them; with fewer, the gate only
     checks that generic quality holds."""
     if model.info.calibration:
         return CalibrateResult(None, "nothing changes: the model is already calibrated")
@@ -228,9 +243,9 @@ def _register_prior(
     reference = load_reference(bundle_dir)
     heldout = reference.em_map if reference is not None else None
     decision = prior_policy(
-        live_prior, min_tweets=settings.prior_min_tweets,
-        min_log_odds=settings.prior_min_log_odds, labelled=labelled,
-        min_check_labels=settings.feedback_gate_min, threshold=raw_threshold(model.info),
+        live_prior, min_tweets=PRIOR_MIN_TWEETS,
+        min_log_odds=PRIOR_MIN_LOG_ODDS, labelled=labelled,
+        min_check_labels=FEEDBACK_GATE_MIN, threshold=raw_threshold(model.info),
         heldout=heldout,
     )  # fmt: skip
     if not decision.apply:
@@ -240,7 +255,7 @@ def _register_prior(
     save_calibration(bundle_dir, info, calibration)
     served = load_bundle(bundle_dir)
     split, _ = prepare_split(settings, platform)
-    judged = examples if len(examples) >= settings.feedback_gate_min else None
+    judged = examples if len(examples) >= FEEDBACK_GATE_MIN else None
     with mlflow.start_run(run_name=f"calibrate-prior-{info.family}") as run:
         mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
                          "calibrated_from": uri})  # fmt: skip
@@ -286,7 +301,7 @@ def calibrate(
     `airparadis.label_shift.prior_policy` allows it."""
     configure_tracking(platform)
     examples, count, contradictions = load_feedback(workdir)
-    fitting, gate = split_feedback(examples, settings)
+    fitting, gate = split_feedback(examples)
     uri = model_uri or platform.champion_uri
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = find_bundle(download_model(uri, Path(tmp) / "download"))
@@ -307,7 +322,7 @@ def calibrate(
             calibration = fit_calibration(
                 raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
                 raw_threshold(model.info), settings.calibration_min_labels,
-                settings.calibration_folds, settings.seed, texts=fitting["text"].tolist(),
+                CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
                 generic=generic_sample(model, split.train, settings),
                 encoder_dir=exported_encoder() if settings.head_embeddings else None,
             )  # fmt: skip

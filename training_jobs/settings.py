@@ -2,7 +2,8 @@
 
 One class for the whole training component. Settings of a family or a stage carry its prefix:
 ``rnn_*`` (recurrent family), ``transformer_*`` (MiniLM family), ``gate_*`` (registry gate),
-``tune_*`` (Optuna). ``AIRPARADIS_TRAIN_RNN_CELL=lstm`` picks the LSTM cell, for instance.
+``tune_*`` (Optuna). A family's parameters are nested models declared once in
+`training_jobs.families.params`: ``AIRPARADIS_TRAIN_RNN_CELL=lstm`` sets ``rnn.cell``.
 """
 
 from __future__ import annotations
@@ -22,17 +23,11 @@ from pydantic_settings import (
 
 from airparadis.settings import PlatformSettings
 from airparadis.text import Normalisation
+from training_jobs.families.params import RnnParams, TransformerParams
 
 OFFICIAL_ARCHIVE_URL = "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 OFFICIAL_ARCHIVE_MD5 = "1647eb110dd2492512e27b9a70d5d1bc"
 
-RnnCell = Literal["rnn", "gru", "lstm"]
-Side = Literal["pre", "post"]
-RnnQuantization = Literal["none", "dynamic", "float16"]
-RnnEmbedding = Literal["learned", "word2vec", "fasttext", "minilm"]
-RnnEmbeddingMode = Literal["fine-tuned", "frozen"]
-TransformerMode = Literal["frozen", "finetune"]
-TransformerQuantization = Literal["none", "int8"]
 GateMetric = Literal["accuracy", "roc_auc"]
 DomainMetric = Literal["macro_f1", "balanced_accuracy", "accuracy", "roc_auc"]
 Pruner = Literal["median", "hyperband", "none"]
@@ -66,7 +61,12 @@ def _split_paths(value: object) -> object:
 
 class TrainingSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="AIRPARADIS_TRAIN_", extra="ignore", populate_by_name=True
+        env_prefix="AIRPARADIS_TRAIN_",
+        extra="ignore",
+        populate_by_name=True,
+        # AIRPARADIS_TRAIN_RNN_EMBEDDING_DIM is `rnn.embedding_dim`: one split, after the family.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
     )
 
     data: Annotated[list[Path], NoDecode] = Field(
@@ -92,71 +92,21 @@ class TrainingSettings(BaseSettings):
         description="Expected MD5 of that archive; empty skips the check.",
     )
 
-    normalisation: Normalisation = Field(
-        default="none",
-        description="Token normalisation after cleaning for tfidf_lr and rnn: none, stem "
-        "(Snowball English) or lemma (simplemma English); stored in the bundle. The "
-        "transformer ignores it (its tokenizer owns word pieces).",
-    )
-
-    # Recurrent family (Keras -> TFLite).
-    rnn_cell: RnnCell = Field(default="gru", description="Recurrent cell: rnn, gru or lstm.")
-    rnn_bidirectional: bool = Field(default=True, description="Wrap the cell in Bidirectional.")
-    rnn_max_len: int = Field(default=32, ge=4, le=256, description="Fixed sequence length.")
-    rnn_padding: Side = Field(default="pre", description="Pad short tweets before or after.")
-    rnn_truncating: Side = Field(default="post", description="Cut long tweets at the start/end.")
-    rnn_vocab_size: int = Field(default=40_000, ge=100, description="Most frequent train tokens.")
-    rnn_embedding_dim: int = Field(
-        default=128, ge=4, description="Word embedding size (minilm: at most 384, its width)."
-    )
-    rnn_embedding: RnnEmbedding = Field(
-        default="learned",
-        description="Initial word vectors: learned (random), word2vec or fasttext (gensim, "
-        "trained on the training split), minilm (MiniLM's word-piece embeddings).",
-    )
-    rnn_embedding_mode: RnnEmbeddingMode = Field(
-        default="fine-tuned",
-        description="fine-tuned: the word vectors train with the network; frozen: they stay.",
-    )
-    rnn_units: int = Field(default=64, ge=2, description="Units of the recurrent layer.")
-    rnn_dropout: float = Field(
-        default=0.3,
-        ge=0,
-        lt=1,
-        description="Dropout before the output (half of it on the embeddings).",
-    )
-    rnn_epochs: int = Field(default=4, ge=1, description="Most epochs (early stopping).")
-    rnn_batch_size: int = Field(default=256, ge=1, description="Training batch size.")
-    rnn_learning_rate: float = Field(default=2e-3, gt=0, description="Adam learning rate.")
-    rnn_quantization: RnnQuantization = Field(
-        default="dynamic", description="Post-training quantization of the TFLite model."
-    )
-    rnn_threads: int = Field(default=2, ge=1, description="TFLite interpreter threads.")
-
-    # Transformer family (MiniLM-L6 -> ONNX Runtime).
-    transformer_mode: TransformerMode = Field(
-        default="frozen", description="frozen: train the head only; finetune: whole network."
-    )
-    transformer_max_len: int = Field(default=64, ge=8, le=512, description="Token cap per tweet.")
-    transformer_epochs: int = Field(default=2, ge=0, description="Fine-tuning epochs.")
-    transformer_batch_size: int = Field(default=32, ge=1, description="Training batch size.")
-    transformer_learning_rate: float = Field(
-        default=5e-5, gt=0, description="Learning rate of the encoder (fine-tuning)."
-    )
-    transformer_head_learning_rate: float = Field(
-        default=1e-3, gt=0, description="Learning rate of the classification head."
-    )
-    transformer_quantization: TransformerQuantization = Field(
-        default="int8", description="int8 dynamic quantization of the ONNX graph."
-    )
-    transformer_int8_max_drop: float = Field(
-        default=0.005,
-        ge=0,
-        description="Largest validation-accuracy loss int8 may cost; beyond it fp32 ships.",
-    )
-    transformer_checkpoint: Path | None = Field(
+    normalisation: Normalisation | None = Field(
         default=None,
-        description="Weights fine-tuned elsewhere (a GPU run); with epochs=0 training is skipped.",
+        description="Token normalisation after cleaning for tfidf_lr and rnn: none, stem "
+        "(Snowball English) or lemma (simplemma English); stored in the bundle; unset keeps "
+        "each family's own (none). The transformer ignores it (its tokenizer owns word pieces).",
+    )
+
+    # Family parameters: AIRPARADIS_TRAIN_RNN_<PARAM>, AIRPARADIS_TRAIN_TRANSFORMER_<PARAM>.
+    rnn: RnnParams = Field(
+        default_factory=RnnParams,
+        description="Parameters of the recurrent family (Keras -> TFLite), one variable each.",
+    )
+    transformer: TransformerParams = Field(
+        default_factory=TransformerParams,
+        description="Parameters of the MiniLM family (-> ONNX), one variable each.",
     )
 
     # Registry gate.
@@ -196,28 +146,11 @@ class TrainingSettings(BaseSettings):
     feedback_cap: int | None = Field(
         default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
     )
-    feedback_gate_share: float = Field(
-        default=0.2,
-        gt=0,
-        lt=1,
-        description="Latest share of feedback kept aside for the gate (never fitted on).",
-    )
-    feedback_select_share: float = Field(
-        default=0.25,
-        gt=0,
-        lt=1,
-        description="Latest share of the remaining feedback that chooses the weight and fits "
-        "the calibration in `retrain` (never trained on).",
-    )
-    feedback_gate_min: int = Field(
-        default=20, ge=1, description="Fewer feedbacks than this: no in-domain gate slice."
-    )
     calibration_min_labels: int = Field(
         default=50,
         ge=2,
         description="Fewer labelled feedbacks than this for fitting: calibration changes nothing.",
     )
-    calibration_folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds.")
     head_embeddings: bool = Field(
         default=True,
         description="The domain head may read MiniLM sentence embeddings (ONNX, carried in the "
@@ -233,25 +166,6 @@ class TrainingSettings(BaseSettings):
         default=0.01,
         ge=0,
         description="Largest loss of served (calibrated) generic ROC-AUC a domain gain may cost.",
-    )
-    gate_generic_served_rows: int = Field(
-        default=2000,
-        ge=100,
-        description="Test-split tweets the served generic criterion reads (embedding heads cost "
-        "milliseconds a tweet, so the full split would dominate a retrain).",
-    )
-    prior_min_tweets: int = Field(
-        default=500,
-        ge=1,
-        description="Unlabelled tweets the live EM prior must rest on before `calibrate` "
-        "serves it.",
-    )
-    prior_min_log_odds: float = Field(
-        default=0.25,
-        ge=0,
-        description="Smallest log-odds gap between the live EM prior and the served model's "
-        "prior for `calibrate` to serve it (0.25: about 6 points near one half, some three "
-        "standard errors of a share estimated on 500 tweets).",
     )
     retrain_refit_generic: bool = Field(
         default=False,

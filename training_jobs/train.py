@@ -3,7 +3,9 @@
 The same path serves every family: fit in memory, export the served artifact, load it back
 through `airparadis.bundle.load_bundle` (as serving will), and score *that* on the split. The
 in-memory model is scored on the test split too, so the accuracy lost to export and
-quantization is logged (``export_test_accuracy_delta``). Registration goes through the gate.
+quantization is logged (``export_test_accuracy_delta``). Registration goes through the gate
+(`training_jobs.gated_registration`); what the run reads comes from `training_jobs.run_inputs`,
+and retraining on feedback from `training_jobs.feedback_fit`.
 """
 
 from __future__ import annotations
@@ -20,59 +22,34 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
-from airparadis.calibration import (
-    Calibration,
-    CalibrationError,
-    fit_calibration,
-    fit_heldout_map,
-    save_calibration,
-)
+from airparadis.calibration import Calibration, fit_heldout_map
 from airparadis.drift import build_reference, save_reference
-from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
-from training_jobs.data import LoadReport, load_sources
-from training_jobs.families import Family, get_family
-from training_jobs.gate import (
-    DomainCheck,
-    GateDecision,
-    champion_score,
-    decide,
-    decide_prior,
-    decide_with_domain,
-    generic_score,
-    score,
-    served_generic_auc,
-    served_generic_metric,
+from training_jobs.data import load_sources
+from training_jobs.families import get_family
+from training_jobs.feedback_fit import (
+    DomainFeedback,
+    calibrate_served,
+    fit_with_feedback,
+    log_calibration,
 )
+from training_jobs.gate import GateDecision
+from training_jobs.gated_registration import gate_and_register, generic_gate_frame
 from training_jobs.metrics import binary_metrics, finite_metrics, metrics_table
-from training_jobs.model_card import build_card, log_card
-from training_jobs.registry import RegisteredModel, log_bundle, register_version, set_alias
+from training_jobs.registry import RegisteredModel, log_bundle
+from training_jobs.run_inputs import log_inputs, prepare_split, resolve_params
 from training_jobs.run_report import (
     describe_run,
-    describe_version,
     log_datasets,
     log_evaluation_plots,
     run_description,
 )
 from training_jobs.settings import TrainingSettings
-from training_jobs.split import Split, split_data, stratified_sample
 
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_ARTIFACT = "predictions/test.parquet"
-
-
-@dataclass(frozen=True)
-class DomainFeedback:
-    """Labelled in-domain feedback, time-ordered and split so nothing is judged on what it
-    was fitted on: `fit` is trained on, `select` chooses the weight and fits the calibration,
-    `gate` (the latest) is only scored by the gate."""
-
-    fit: pd.DataFrame
-    select: pd.DataFrame
-    gate: pd.DataFrame
-    weights: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -87,53 +64,6 @@ class TrainResult:
     calibration: Calibration | None = None
 
 
-def prepare_split(
-    settings: TrainingSettings, platform: PlatformSettings
-) -> tuple[Split, LoadReport]:
-    frame, report = load_sources(settings.data, cache_dir=platform.home / "cache")
-    frame = stratified_sample(frame, settings.max_rows, settings.seed)
-    split = split_data(frame, settings.test_size, settings.val_size, settings.seed)
-    return split, report
-
-
-def resolve_params(
-    family: Family, settings: TrainingSettings, params: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Family defaults, then the family's settings, then explicit parameters (Optuna, CLI)."""
-    return {**family.default_params, **family.settings_params(settings), **(params or {})}
-
-
-def _log_inputs(
-    family: Family,
-    params: dict[str, Any],
-    settings: TrainingSettings,
-    split: Split,
-    report: LoadReport,
-) -> None:
-    mlflow.log_params({f"model.{k}": v for k, v in params.items()})
-    mlflow.log_params(
-        {
-            "data.sources": ",".join(str(p) for p in settings.data),
-            "data.max_rows": settings.max_rows,
-            "split.test_size": settings.test_size,
-            "split.val_size": settings.val_size,
-            "split.seed": settings.seed,
-            "data.fingerprint": split.fingerprint,
-        }
-    )
-    mlflow.log_metrics(
-        {
-            "data.rows_train": len(split.train),
-            "data.rows_validation": len(split.validation),
-            "data.rows_test": len(split.test),
-            "data.malformed": report.malformed,
-            "data.neutral_left_out": report.neutral,
-            "data.duplicates": report.duplicates,
-        }
-    )
-    mlflow.log_text(report.summary(), "data_report.txt")
-
-
 def _score(model: SentimentClassifier, frame: pd.DataFrame) -> tuple[dict[str, float], np.ndarray]:
     proba = model.predict_proba(frame["text"].tolist())
     return binary_metrics(frame["label"].to_numpy(), proba, model.info.threshold), proba
@@ -141,207 +71,6 @@ def _score(model: SentimentClassifier, frame: pd.DataFrame) -> tuple[dict[str, f
 
 def _bundle_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-
-
-def generic_gate_frame(settings: TrainingSettings, split: Split) -> pd.DataFrame:
-    """The generic gate set: the operator's fixed gate files when given, else the test split."""
-    return load_sources(settings.gate_data)[0] if settings.gate_data else split.test
-
-
-def served_generic_frame(test: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
-    """The fixed sample of the generic gate set the served generic criterion reads."""
-    if len(test) <= settings.gate_generic_served_rows:
-        return test
-    return test.sample(settings.gate_generic_served_rows, random_state=settings.seed)
-
-
-def gate_and_register(
-    model_uri: str,
-    served: SentimentClassifier,
-    gate_frame: pd.DataFrame,
-    settings: TrainingSettings,
-    platform: PlatformSettings,
-    tags: dict[str, str],
-    domain_frame: pd.DataFrame | None = None,
-    description: str = "",
-    prior_only: bool = False,
-) -> tuple[RegisteredModel, GateDecision]:
-    """Register a new version, score it and the champion on the gate set(s), set the alias.
-
-    With `domain_frame` (the latest feedback) the two-criteria rule applies (see
-    `training_jobs.gate`); otherwise the candidate must beat the champion on the gate set.
-    `prior_only` (a prior correction with no labels to judge it) is promoted when the raw
-    generic score holds: its evidence is the label-shift policy, not labels.
-    """
-    texts, labels = gate_frame["text"].tolist(), gate_frame["label"].to_numpy()
-    domain = None
-    if domain_frame is not None and len(domain_frame):
-        domain = (
-            domain_frame["text"].tolist(), domain_frame["label"].to_numpy(),
-            settings.gate_domain_metric,
-        )  # fmt: skip
-    scorer = generic_score if domain is not None or prior_only else score
-    candidate = scorer(served, texts, labels, settings.gate_metric)
-    served_generic = None
-    if domain is not None:
-        sample = served_generic_frame(gate_frame, settings)
-        served_generic = (
-            sample["text"].tolist(), sample["label"].to_numpy(),
-            served_generic_metric(bool(settings.gate_data), settings.gate_metric),
-        )  # fmt: skip
-    champion, champion_version, champion_domain, champion_served = champion_score(
-        platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint"),
-        domain=domain, generic_raw=domain is not None or prior_only,
-        served_generic=served_generic,
-    )  # fmt: skip
-    version = register_version(model_uri, platform.model_name, tags)
-    if domain is not None:
-        assert served_generic is not None
-        check = DomainCheck(
-            settings.gate_domain_metric, settings.gate_domain_margin,
-            settings.gate_generic_max_drop, len(domain[1]), score(served, *domain),
-            champion_domain, served_generic_auc(served, *served_generic), champion_served,
-            settings.gate_generic_served_max_drop, served_generic[2],
-        )  # fmt: skip
-        decision = decide_with_domain(
-            candidate, champion, check, settings.gate_metric, platform, champion_version
-        )
-        mlflow.log_metric("gate.domain_candidate_score", check.candidate)
-        if check.champion is not None:
-            mlflow.log_metric("gate.domain_champion_score", check.champion)
-        if check.served_candidate is not None:
-            mlflow.log_metric("gate.generic_served_roc_auc_candidate", check.served_candidate)
-        if check.served_champion is not None:
-            mlflow.log_metric("gate.generic_served_roc_auc_champion", check.served_champion)
-        mlflow.log_params({"gate.domain_metric": check.metric, "gate.domain_rows": check.rows,
-                           "gate.generic_max_drop": check.generic_max_drop})  # fmt: skip
-    elif prior_only:
-        decision = decide_prior(
-            candidate, champion, settings.gate_generic_max_drop, settings.gate_metric, platform,
-            champion_version,
-        )  # fmt: skip
-    else:
-        decision = decide(
-            candidate, champion, settings.gate_margin, settings.gate_metric, platform,
-            champion_version,
-        )  # fmt: skip
-    registered = set_alias(platform.model_name, version, decision.alias, model_uri)
-    mlflow.log_params(
-        {"gate.metric": decision.metric, "gate.margin": decision.margin,
-         "gate.decision": decision.alias, "gate.rows": len(gate_frame)}
-    )  # fmt: skip
-    mlflow.log_metric("gate.candidate_score", decision.candidate_score)
-    if decision.champion_score is not None:
-        mlflow.log_metric("gate.champion_score", decision.champion_score)
-    mlflow.log_dict(decision.as_dict(), "gate_decision.json")
-    from mlflow import MlflowClient
-
-    MlflowClient().set_model_version_tag(platform.model_name, version, "gate", decision.summary())
-    run = mlflow.active_run()
-    assert run is not None, "gate_and_register logs into the active run"
-    card = build_card(platform.model_name, version, served, decision, tags, run.info.run_id)
-    card_uri = log_card(card)
-    describe_version(platform.model_name, version, description, decision.summary(), card_uri)
-    logger.info("%s", decision.summary())
-    return registered, decision
-
-
-def fit_with_feedback(
-    family: Family,
-    fit_frame: pd.DataFrame,
-    validation: pd.DataFrame,
-    domain: DomainFeedback,
-    params: dict[str, Any],
-    seed: int,
-    generic_max_drop: float = 0.005,
-) -> tuple[SentimentClassifier, float, dict[float, float]]:
-    """(model, chosen weight, selection score per weight): one model per candidate weight,
-    kept is the one with the best macro-F1 on the `select` slice (served as it would be:
-    calibrated there, out-of-fold, when the slice is large enough)."""
-    weights = domain.weights
-    fit_weighted = getattr(family, "fit_weighted", None)
-    if fit_weighted is not None:
-        models: list[SentimentClassifier] = fit_weighted(
-            fit_frame, domain.fit, weights, params, seed
-        )
-    else:
-        models = [
-            family.fit(
-                pd.concat([fit_frame, domain.fit.assign(weight=w)], ignore_index=True),
-                validation,
-                params,
-                seed,
-            )
-            for w in weights
-        ]
-    if len(models) == 1 or not len(domain.select):
-        return models[0], weights[0], {}
-    # Candidates that would fail the gate's generic criterion are not chosen: their
-    # validation accuracy must stay within `generic_max_drop` of the best candidate's.
-    generic = {
-        w: accuracy(
-            validation["label"].to_numpy(),
-            m.predict_proba(validation["text"].tolist()),
-            m.info.threshold,
-        )
-        for w, m in zip(weights, models, strict=True)
-    }
-    allowed = [w for w in weights if generic[w] >= max(generic.values()) - generic_max_drop]
-    scores = {w: select_score(models[weights.index(w)], domain.select) for w in allowed}
-    best = max(scores, key=lambda w: scores[w])
-    return models[weights.index(best)], best, scores
-
-
-def select_score(model: SentimentClassifier, select: pd.DataFrame) -> float:
-    """Macro-F1 on held-out feedback as the model would be served: calibrated there
-    (out-of-fold) when the slice allows, else raw."""
-    texts, labels = select["text"].tolist(), select["label"].to_numpy()
-    proba = model.predict_proba(texts)
-    try:
-        heldout = fit_calibration(proba, labels, model.info.threshold, min_labels=2)
-        value = heldout.heldout["calibrated"]["macro_f1"]
-    except CalibrationError:
-        value = None
-    if value is None:
-        value = binary_metrics(labels, proba, model.info.threshold)["macro_f1"]
-    return float(value)
-
-
-def calibrate_served(
-    served: SentimentClassifier, bundle_dir: Path, frame: pd.DataFrame, settings: TrainingSettings
-) -> tuple[SentimentClassifier, Calibration | None]:
-    """Fit the calibration on labelled feedback `frame` and write it into the bundle; below
-    `calibration_min_labels` (or with one class) nothing changes."""
-    from airparadis.calibration import raw_proba, raw_threshold
-
-    try:
-        calibration = fit_calibration(
-            raw_proba(served, frame["text"].tolist()), frame["label"].to_numpy(),
-            raw_threshold(served.info), settings.calibration_min_labels,
-            settings.calibration_folds, settings.seed, texts=frame["text"].tolist(),
-        )  # fmt: skip
-    except CalibrationError as exc:
-        logger.info("no calibration: %s", exc)
-        return served, None
-    save_calibration(bundle_dir, served.info, calibration)
-    return load_bundle(bundle_dir), calibration
-
-
-def log_calibration(calibration: Calibration) -> None:
-    mlflow.log_params(
-        {"calibration.method": calibration.method, "calibration.labels": calibration.labels,
-         "calibration.head_c": calibration.head_c,
-         "calibration.head_features": calibration.head_features,
-         "calibration.head_generic_rows": calibration.head_generic_rows,
-         "calibration.head_ngrams": len(calibration.head.vocabulary) if calibration.head else 0}
-    )  # fmt: skip
-    mlflow.log_metrics(
-        {"calibration.slope": calibration.slope, "calibration.intercept": calibration.intercept,
-         "calibration.threshold": calibration.threshold, "calibration.prior": calibration.prior}
-    )  # fmt: skip
-    for kind, values in calibration.heldout.items():
-        mlflow.log_metrics({f"feedback_{kind}_{k}": v for k, v in values.items() if v is not None})
-    mlflow.log_dict(calibration.to_dict(), "calibration.json")
 
 
 def train(
@@ -374,7 +103,7 @@ def train(
         parent_run_id=parent_run_id,
     ) as run:  # fmt: skip
         mlflow.set_tags({"family": family.name, "format": family.format, "stage": stage})
-        _log_inputs(family, params, settings, split, report)
+        log_inputs(family, params, settings, split, report)
         log_datasets(split, ",".join(str(p) for p in settings.data))
         fit_frame = (
             pd.concat([split.train, split.validation], ignore_index=True)

@@ -27,17 +27,12 @@ from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking
 from training_jobs.families import Reporter, get_family
+from training_jobs.families.params import PARAMS_MODELS
+from training_jobs.feedback_fit import DomainFeedback, fit_with_feedback, select_score
+from training_jobs.run_inputs import prepare_split, resolve_params
 from training_jobs.settings import TrainingSettings
 from training_jobs.split import Split
-from training_jobs.train import (
-    DomainFeedback,
-    TrainResult,
-    fit_with_feedback,
-    prepare_split,
-    resolve_params,
-    select_score,
-    train,
-)
+from training_jobs.train import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +143,10 @@ def make_objective(
     family_name: str, settings: TrainingSettings, split: Split, parent_run_id: str | None
 ) -> Any:
     family = get_family(family_name)
-    base = resolve_params(family, settings, None)
+    resolve_params(family, settings, None)  # configured parameters a family refuses: fail now
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**base, **family.search_space(trial)}
+        params = resolve_params(family, settings, family.search_space(trial))
         with mlflow.start_run(
             run_name=f"trial-{trial.number}", nested=True, parent_run_id=parent_run_id
         ) as run:
@@ -215,8 +210,15 @@ def _spawn_workers(
 def settings_env(settings: TrainingSettings) -> dict[str, str]:
     """The settings as ``AIRPARADIS_TRAIN_*`` variables, so a worker process sees what we see
     (including values that came from command-line options rather than the environment)."""
+    dumped = settings.model_dump(mode="json", exclude={"tune_storage", "tune_study"})
+    flat: dict[str, Any] = {}
+    for name, value in dumped.items():
+        if isinstance(value, dict):  # a family's parameters: one variable each, as read
+            flat.update({f"{name}_{key}": item for key, item in value.items()})
+        else:
+            flat[name] = value
     env: dict[str, str] = {}
-    for name, value in settings.model_dump(exclude={"tune_storage", "tune_study"}).items():
+    for name, value in flat.items():
         if value is None:
             continue
         if isinstance(value, list):
@@ -225,13 +227,15 @@ def settings_env(settings: TrainingSettings) -> dict[str, str]:
     return env
 
 
-def retrain_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def retrain_params(trial: optuna.trial.FrozenTrial, family: str) -> dict[str, Any]:
     """The trial's parameters, with its best epoch count fixed (validation is now trained on)."""
     params: dict[str, Any] = dict(trial.params)
+    keeps_best = "restore_best" in PARAMS_MODELS[family].model_fields
     for key, param in EPOCH_KEYS.items():
         if key in trial.user_attrs:
             params[param] = max(1, math.ceil(float(trial.user_attrs[key])))
-            params["restore_best"] = False
+            if keeps_best:
+                params["restore_best"] = False
     return params
 
 
@@ -284,7 +288,7 @@ def retrain_best(
         family,
         settings,
         platform,
-        params=retrain_params(best),
+        params=retrain_params(best, family),
         fit_on_validation=True,
         parent_run_id=study.user_attrs.get(PARENT_RUN_ATTR),
     )

@@ -16,42 +16,61 @@ from dashboard.auth import (
 from tests.dashboard.conftest import settings_for
 
 AZURE = {
-    "oauth_provider": "azure",
-    "oauth_key": "client-id",
-    "oauth_secret": "client-secret",
-    "cookie_secret": "cookie-secret",
-    "oauth_extra_params": {"tenant": "tenant-id"},
-    "ops_group": "ops-group-id",
+    "PANEL_OAUTH_PROVIDER": "azure",
+    "PANEL_OAUTH_KEY": "client-id",
+    "PANEL_OAUTH_SECRET": "client-secret",
+    "PANEL_COOKIE_SECRET": "cookie-secret",
+    "PANEL_OAUTH_EXTRA_PARAMS": '{"tenant": "tenant-id"}',
 }
+"""Azure AD login as the chart configures it: Panel's own variables."""
+OPS = {"ops_group": "ops-group-id"}
+
+
+@pytest.fixture
+def azure(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in AZURE.items():
+        monkeypatch.setenv(name, value)
 
 
 def test_login_is_off_by_default() -> None:
     settings = settings_for("http://x")
-    assert oauth_options(settings) == {}
+    assert oauth_options() == {}
     assert may_open_ops(settings, None)
     assert authorize_callback(settings)(None, "/ops")
 
 
-def test_azure_ad_options_for_panel() -> None:
-    options = oauth_options(settings_for("http://x", **AZURE))
-    assert options == {
-        "oauth_provider": "azure",
-        "oauth_key": "client-id",
-        "oauth_secret": "client-secret",
-        "cookie_secret": "cookie-secret",
-        "oauth_extra_params": {"tenant": "tenant-id"},
-    }
-    assert "client-secret" not in repr(settings_for("http://x", **AZURE))
+@pytest.mark.usefixtures("azure")
+def test_azure_ad_login_is_panels_own_configuration() -> None:
+    assert oauth_options() == {"oauth_provider": "azure"}
+    # The rest reaches pn.serve through panel.config, which reads the same variables.
+    assert (pn.config.oauth_key, pn.config.oauth_secret) == ("client-id", "client-secret")
+    assert pn.config.oauth_extra_params == {"tenant": "tenant-id"}
 
 
-def test_missing_secret_is_refused() -> None:
-    settings = settings_for("http://x", oauth_provider="azure", oauth_key="id")
-    with pytest.raises(AuthMisconfigured, match=r"OAUTH_SECRET.*COOKIE_SECRET"):
-        oauth_options(settings)
+def test_missing_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_OAUTH_PROVIDER", "azure")
+    monkeypatch.setenv("PANEL_OAUTH_KEY", "id")
+    with pytest.raises(AuthMisconfigured, match=r"PANEL_OAUTH_SECRET, PANEL_COOKIE_SECRET"):
+        oauth_options()
+    monkeypatch.setenv("PANEL_OAUTH_PROVIDER", "azuer")
+    with pytest.raises(AuthMisconfigured, match=r"'azuer' is not one of Panel's"):
+        oauth_options()
 
 
+def test_a_retired_login_variable_is_refused_with_its_new_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A variable the dashboard no longer reads would leave the login silently off."""
+    monkeypatch.setenv("AIRPARADIS_DASHBOARD_OAUTH_PROVIDER", "azure")
+    with pytest.raises(
+        AuthMisconfigured, match="AIRPARADIS_DASHBOARD_OAUTH_PROVIDER -> PANEL_OAUTH_PROVIDER"
+    ):
+        oauth_options()
+
+
+@pytest.mark.usefixtures("azure")
 def test_ops_group_from_the_groups_claim() -> None:
-    settings = settings_for("http://x", **AZURE)
+    settings = settings_for("http://x", **OPS)
     member = {"email": "a@airparadis.example", "groups": ["other", "ops-group-id"]}
     outsider = {"email": "b@airparadis.example", "groups": ["other"]}
     assert user_groups(member, "groups") == {"other", "ops-group-id"}
@@ -62,16 +81,21 @@ def test_ops_group_from_the_groups_claim() -> None:
     authorize = authorize_callback(settings)
     assert authorize(outsider, "/") and not authorize(outsider, "/ops")
     assert authorize(member, "/ops")
-    roles = settings_for("http://x", **{**AZURE, "groups_claim": "roles"})
+    roles = settings_for("http://x", **{**OPS, "groups_claim": "roles"})
     assert may_open_ops(roles, {"roles": ["ops-group-id"]})
 
 
-def test_pages_build_and_the_ops_page_is_denied_outside_the_group() -> None:
+def test_pages_build_and_the_ops_page_is_denied_outside_the_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Outside a server there is no signed-in user: the ops group check denies.
-    denied = ops_app(settings_for("http://127.0.0.1:9", **AZURE))
+    for name, value in AZURE.items():
+        monkeypatch.setenv(name, value)
+    denied = ops_app(settings_for("http://127.0.0.1:9", **OPS))
     assert isinstance(denied.main[0], pn.pane.Alert)
     assert "restricted" in str(denied.main[0].object)
 
+    monkeypatch.delenv("PANEL_OAUTH_PROVIDER")
     opened = ops_app(settings_for("http://127.0.0.1:9", registry_enabled=False))
     assert "ap-page" in opened.main[0].css_classes
     page = user_app(settings_for("http://127.0.0.1:9"))

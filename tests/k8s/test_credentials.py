@@ -147,14 +147,15 @@ def test_https_egress_only_where_a_pod_calls_out(renderer: Renderer) -> None:
 
 
 def test_oauth_settings_reach_the_dashboard_from_a_secret(renderer: Renderer) -> None:
+    """Panel owns the login: the chart sets Panel's own variables."""
     docs = renderer.docs("full-values.yaml")
     env = env_of(pod_spec(by_kind(docs, "Deployment")["airparadis-ap-dashboard"])["containers"][0])
-    assert env["AIRPARADIS_DASHBOARD_OAUTH_PROVIDER"]["value"] == "azurev2"
+    assert env["PANEL_OAUTH_PROVIDER"]["value"] == "azurev2"
     for name, key in (
-        ("AIRPARADIS_DASHBOARD_OAUTH_KEY", "client-id"),
-        ("AIRPARADIS_DASHBOARD_OAUTH_SECRET", "client-secret"),
-        ("AIRPARADIS_DASHBOARD_COOKIE_SECRET", "cookie-secret"),
-        ("AIRPARADIS_DASHBOARD_OAUTH_ENCRYPTION_KEY", "encryption-key"),
+        ("PANEL_OAUTH_KEY", "client-id"),
+        ("PANEL_OAUTH_SECRET", "client-secret"),
+        ("PANEL_COOKIE_SECRET", "cookie-secret"),
+        ("PANEL_OAUTH_ENCRYPTION", "encryption-key"),
     ):
         assert env[name]["valueFrom"]["secretKeyRef"] == {
             "name": "airparadis-dashboard-oauth",

@@ -16,8 +16,9 @@ from airparadis.model_card import CARD_JSON, CARD_MARKDOWN, GENERIC, IN_DOMAIN, 
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import download_model
 from tests.training.tiny_data import feedback, write_sentiment140
+from training_jobs.feedback_fit import DomainFeedback
 from training_jobs.settings import TrainingSettings
-from training_jobs.train import DomainFeedback, train
+from training_jobs.train import train
 
 pytestmark = pytest.mark.slow  # two trainings and registrations, with plots (about a minute)
 

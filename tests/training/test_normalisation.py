@@ -80,7 +80,7 @@ def test_unknown_normalisation_is_refused(tmp_path: Path) -> None:
         clean_tweet("flights", "snowball")
     with pytest.raises(ValidationError, match="normalisation"):
         TrainingSettings(normalisation="snowball")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown token normalisation"):
+    with pytest.raises(ValueError, match="invalid tfidf_lr parameters: normalisation"):
         TfidfLogisticRegression().fit(
             _frame(_POSITIVE + _NEGATIVE, [1] * 6 + [0] * 6),
             _frame(_POSITIVE, [1] * 6),
@@ -163,7 +163,7 @@ def test_the_setting_and_optuna_choose_it_for_the_two_families_it_fits() -> None
     import optuna
 
     from training_jobs.families import get_family
-    from training_jobs.train import resolve_params
+    from training_jobs.run_inputs import resolve_params
 
     settings = TrainingSettings(normalisation="lemma")
     for name in ("tfidf_lr", "rnn"):

@@ -90,10 +90,10 @@ def test_feedback_is_ordered_by_its_latest_verdict_and_the_latest_slice_is_the_g
     frame, _ = feedback_examples(rows)
     assert frame["text"].tolist()[:3] == ["tweet 0", "tweet 1", "tweet 2"]
     assert frame["text"].iloc[-1] == "tweet 3"  # confirmed again, latest
-    earlier, gate = split_feedback(frame, TrainingSettings(feedback_gate_share=0.2))
+    earlier, gate = split_feedback(frame, share=0.2)
     assert len(gate) == 20 and len(earlier) == 80
     assert gate["created_at"].min() > earlier["created_at"].max()
-    _, none = split_feedback(frame, TrainingSettings(feedback_gate_min=30))
+    _, none = split_feedback(frame, min_rows=30)
     assert none.empty
 
 

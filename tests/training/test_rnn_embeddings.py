@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from airparadis.bundle import load_bundle
 from training_jobs.families import get_family
+from training_jobs.families.params import RnnEmbedding, RnnEmbeddingMode, validate_params
 from training_jobs.families.rnn import KerasRecurrentModel
 from training_jobs.families.rnn_embeddings import (
     EMBEDDING_MODES,
@@ -23,7 +24,8 @@ from training_jobs.families.rnn_embeddings import (
     MINILM_TABLE,
     WORD_VECTORS_ARTIFACT,
 )
-from training_jobs.settings import RnnEmbedding, RnnEmbeddingMode, TrainingSettings
+from training_jobs.run_inputs import resolve_params
+from training_jobs.settings import TrainingSettings
 
 POSITIVE = ["happy", "love", "great", "thanks", "awesome", "fun"]
 NEGATIVE = ["sad", "hate", "awful", "delayed", "lost", "grumpiest"]
@@ -90,8 +92,8 @@ def test_settings_and_family_offer_the_same_choices_and_default_to_learned() -> 
     assert typing.get_args(RnnEmbedding) == EMBEDDINGS
     assert typing.get_args(RnnEmbeddingMode) == EMBEDDING_MODES
     settings = TrainingSettings()
-    assert (settings.rnn_embedding, settings.rnn_embedding_mode) == ("learned", "fine-tuned")
-    params = get_family("rnn").settings_params(settings)
+    assert (settings.rnn.embedding, settings.rnn.embedding_mode) == ("learned", "fine-tuned")
+    params = resolve_params(get_family("rnn"), settings, None)
     assert (params["embedding"], params["embedding_mode"]) == ("learned", "fine-tuned")
 
 
@@ -167,12 +169,12 @@ def test_learned_starts_from_keras_random_weights_and_moves_unless_frozen(
 ) -> None:
     import keras
 
-    from training_jobs.families.rnn import RecurrentNetwork, build_network
+    from training_jobs.families.rnn import build_network
 
     model = _fit(tweets, embedding_mode=mode)
     assert model.info.params["embedding"] == "learned"
     keras.utils.set_random_seed(3)  # what `fit` does before building the network
-    params = {**RecurrentNetwork.default_params, **TINY, "embedding_mode": mode}
+    params = validate_params("rnn", {**TINY, "embedding_mode": mode})
     start = build_network(params, model.vocabulary.size).get_layer("embedding").get_weights()[0]
     after = model.model.get_layer("embedding").get_weights()[0]
     assert after.shape == start.shape == (model.vocabulary.size, TINY["embedding_dim"])
@@ -201,8 +203,11 @@ def test_word2vec_initialised_model_exports_and_serves_through_the_bundle(
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"embedding": "glove"}, "unknown rnn embedding 'glove'"),
-        ({"embedding": "word2vec", "embedding_mode": "thawed"}, "unknown rnn embedding mode"),
+        ({"embedding": "glove"}, "embedding: Input should be 'learned', 'word2vec', 'fasttext'"),
+        (
+            {"embedding": "word2vec", "embedding_mode": "thawed"},
+            "embedding_mode: Input should be 'fine-tuned' or 'frozen'",
+        ),
     ],
 )
 def test_an_invalid_choice_is_refused_naming_the_choices(
@@ -214,7 +219,7 @@ def test_an_invalid_choice_is_refused_naming_the_choices(
 
 def test_an_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRPARADIS_TRAIN_RNN_EMBEDDING", "glove")
-    with pytest.raises(ValidationError, match="rnn_embedding"):
+    with pytest.raises(ValidationError, match=r"rnn\.embedding"):
         TrainingSettings()
 
 

@@ -80,6 +80,8 @@ def test_the_gpu_entry_point_imports_without_the_compiled_core(tmp_path: Path) -
 @pytest.mark.slow
 def test_the_gpu_entry_point_fine_tunes_a_prepared_split(tmp_path: Path) -> None:
     from training_jobs.families.transformer_model import encoder_dir
+    from training_jobs.remote_gpu import write_params
+    from training_jobs.settings import TrainingSettings
 
     texts = ["love this flight", "great crew thanks", "worst delay ever", "lost my bag again"]
     rows = [
@@ -90,9 +92,10 @@ def test_the_gpu_entry_point_fine_tunes_a_prepared_split(tmp_path: Path) -> None
     ]
     where = _bare_copy(tmp_path / "src")
     pd.DataFrame(rows).to_parquet(tmp_path / "split.parquet")
+    defaults = write_params(tmp_path / "params.json", TrainingSettings())
     params = {"epochs": 1, "batch_size": 8, "max_len": 16, "evals_per_epoch": 1}
     done = _run(where, "--split", str(tmp_path / "split.parquet"), "--encoder-dir",
-                str(encoder_dir()), "--out", str(tmp_path / "out"),
+                str(encoder_dir()), "--defaults", str(defaults), "--out", str(tmp_path / "out"),
                 "--params", json.dumps(params))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

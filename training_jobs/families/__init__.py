@@ -2,7 +2,8 @@
 
 Every family offers one interface: ``fit`` (train in memory, reporting a validation score per
 epoch or step so Optuna can prune), ``save`` (export the *served* artifact: a scikit-learn
-pipeline, a TFLite flatbuffer, an ONNX graph), and ``search_space`` (its Optuna space).
+pipeline, a TFLite flatbuffer, an ONNX graph), and ``search_space`` (its Optuna space). Its
+parameters, defaults and bounds are one pydantic model in `training_jobs.families.params`.
 Serving loads the saved bundle with `airparadis.bundle.load_bundle`, whatever the family.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -18,8 +19,6 @@ from airparadis.bundle import SentimentClassifier
 
 if TYPE_CHECKING:
     import optuna
-
-    from training_jobs.settings import TrainingSettings
 
 Reporter = Callable[[int, float], None]
 """Called as ``report(step, validation_accuracy)`` after each epoch or step; it may raise
@@ -31,11 +30,6 @@ FAMILY_NAMES = ("tfidf_lr", "rnn", "transformer")
 class Family(Protocol):
     name: str
     format: str
-    default_params: ClassVar[dict[str, Any]]
-
-    def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
-        """Parameters taken from the ``AIRPARADIS_TRAIN_<FAMILY>_*`` settings."""
-        ...
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         """Parameters suggested for one Optuna trial (a subset of the family's parameters)."""

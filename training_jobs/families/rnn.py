@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from airparadis.formats.tflite import TFLITE_FILE, WordVocabulary
 from airparadis.metrics import accuracy
 from airparadis.text import NORMALISATIONS, check_normalisation, clean_tweets
 from training_jobs.families import Reporter, report_validation
+from training_jobs.families.params import validate_params
 from training_jobs.families.rnn_embeddings import (
     EMBEDDING_MODES,
     EMBEDDINGS,
@@ -36,8 +37,6 @@ from training_jobs.families.rnn_embeddings import (
 if TYPE_CHECKING:
     import keras
     import optuna
-
-    from training_jobs.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -114,51 +113,6 @@ def to_tflite(model: keras.Model, quantization: str) -> bytes:
 class RecurrentNetwork:
     name = "rnn"
     format = "tflite"
-    default_params: ClassVar[dict[str, Any]] = {
-        "cell": "gru",
-        "bidirectional": True,
-        "max_len": 32,
-        "padding": "pre",
-        "truncating": "post",
-        "vocab_size": 40_000,
-        "min_count": 2,
-        "embedding_dim": 128,
-        "embedding": "learned",
-        "embedding_mode": "fine-tuned",
-        "embedding_epochs": 5,
-        "units": 64,
-        "pooling": "max",
-        "dense_units": 64,
-        "dropout": 0.3,
-        "epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2e-3,
-        "restore_best": True,
-        "quantization": "dynamic",
-        "threads": 2,
-        "normalisation": "none",
-    }
-
-    def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
-        return {
-            "cell": settings.rnn_cell,
-            "bidirectional": settings.rnn_bidirectional,
-            "max_len": settings.rnn_max_len,
-            "padding": settings.rnn_padding,
-            "truncating": settings.rnn_truncating,
-            "vocab_size": settings.rnn_vocab_size,
-            "embedding_dim": settings.rnn_embedding_dim,
-            "embedding": settings.rnn_embedding,
-            "embedding_mode": settings.rnn_embedding_mode,
-            "units": settings.rnn_units,
-            "dropout": settings.rnn_dropout,
-            "epochs": settings.rnn_epochs,
-            "batch_size": settings.rnn_batch_size,
-            "learning_rate": settings.rnn_learning_rate,
-            "quantization": settings.rnn_quantization,
-            "threads": settings.rnn_threads,
-            "normalisation": settings.normalisation,
-        }
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         return {
@@ -187,7 +141,7 @@ class RecurrentNetwork:
         _quiet_tensorflow()
         import keras
 
-        p = {**self.default_params, **params}
+        p = validate_params(self.name, params)
         check_choice(str(p["embedding"]), str(p["embedding_mode"]))
         keras.utils.set_random_seed(seed)
         normalisation = check_normalisation(p["normalisation"])

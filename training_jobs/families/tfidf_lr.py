@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +27,10 @@ from airparadis.formats.sklearn import SklearnClassifier, save_sklearn
 from airparadis.metrics import accuracy
 from airparadis.text import NORMALISATIONS, check_normalisation, clean_tweets
 from training_jobs.families import Reporter, report_validation
+from training_jobs.families.params import validate_params
 
 if TYPE_CHECKING:
     import optuna
-
-    from training_jobs.settings import TrainingSettings
 
 # Cleaned text is space-separated tokens; placeholders like "xxurl" must stay whole.
 TOKEN_PATTERN = r"\S+"
@@ -43,21 +42,6 @@ validation accuracy, so the pruner can stop a poor configuration before the full
 class TfidfLogisticRegression:
     name = "tfidf_lr"
     format = "sklearn"
-    default_params: ClassVar[dict[str, Any]] = {
-        "ngram_max": 3,
-        "min_df": 2,
-        "max_features": None,
-        "sublinear_tf": True,
-        "char_ngram_max": 0,
-        "char_min_df": 3,
-        "C": 2.0,
-        "class_weight": None,
-        "neutral_tokens": ["xxuser", "xxurl"],
-        "normalisation": "none",
-    }
-
-    def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
-        return {"normalisation": settings.normalisation}
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         return {
@@ -71,7 +55,7 @@ class TfidfLogisticRegression:
         }
 
     def build(self, params: dict[str, Any], seed: int) -> Pipeline:
-        p = {**self.default_params, **params}
+        p = validate_params(self.name, params)
         features: Any = TfidfVectorizer(
             token_pattern=TOKEN_PATTERN,
             lowercase=False,
@@ -115,7 +99,7 @@ class TfidfLogisticRegression:
         seed: int,
         report: Reporter | None = None,
     ) -> SentimentClassifier:
-        p = {**self.default_params, **params}
+        p = validate_params(self.name, params)
         normalisation = check_normalisation(p["normalisation"])
         cleaned = clean_tweets(train["text"], normalisation)
         labels = train["label"].to_numpy()
@@ -151,7 +135,7 @@ class TfidfLogisticRegression:
         seed: int,
     ) -> list[SentimentClassifier]:
         """One model per feedback weight, sharing one vectorizer fit (the costly part)."""
-        p = {**self.default_params, **params}
+        p = validate_params(self.name, params)
         normalisation = check_normalisation(p["normalisation"])
         texts = pd.concat([generic["text"], feedback["text"]], ignore_index=True)
         cleaned = clean_tweets(texts, normalisation)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,23 +23,22 @@ import pandas as pd
 from airparadis.bundle import BundleInfo, SentimentClassifier
 from airparadis.formats.onnx import load_tokenizer
 from training_jobs.families import Reporter
+from training_jobs.families.params import validate_params
 from training_jobs.families.transformer_export import Probability as Probability
 from training_jobs.families.transformer_export import export_onnx as export_onnx
 from training_jobs.families.transformer_export import quantize_int8 as quantize_int8
 from training_jobs.families.transformer_export import save_bundle
-from training_jobs.families.transformer_model import DEFAULT_PARAMS, logits
 from training_jobs.families.transformer_model import EMBEDDING_DIM as EMBEDDING_DIM
 from training_jobs.families.transformer_model import build_module as build_module
 from training_jobs.families.transformer_model import encoder_dir as encoder_dir
 from training_jobs.families.transformer_model import load_checkpoint as load_checkpoint
+from training_jobs.families.transformer_model import logits
 from training_jobs.families.transformer_model import save_checkpoint as save_checkpoint
 from training_jobs.families.transformer_training import train_network
 
 if TYPE_CHECKING:
     import optuna
     import torch
-
-    from training_jobs.settings import TrainingSettings
 
 EXPORT_CHECK_ROWS = 4000
 """Validation rows kept with the model to decide whether int8 costs too much accuracy."""
@@ -70,22 +69,6 @@ class TorchSentimentModel:
 class MiniLMClassifier:
     name = "transformer"
     format = "onnx"
-    default_params: ClassVar[dict[str, Any]] = DEFAULT_PARAMS
-
-    def settings_params(self, settings: TrainingSettings) -> dict[str, Any]:
-        return {
-            "mode": settings.transformer_mode,
-            "max_len": settings.transformer_max_len,
-            "epochs": settings.transformer_epochs,
-            "batch_size": settings.transformer_batch_size,
-            "learning_rate": settings.transformer_learning_rate,
-            "head_learning_rate": settings.transformer_head_learning_rate,
-            "quantization": settings.transformer_quantization,
-            "int8_max_drop": settings.transformer_int8_max_drop,
-            "checkpoint": str(settings.transformer_checkpoint)
-            if settings.transformer_checkpoint
-            else None,
-        }
 
     def search_space(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         return {
@@ -104,7 +87,9 @@ class MiniLMClassifier:
         seed: int,
         report: Reporter | None = None,
     ) -> SentimentClassifier:
-        module, tokenizer_path, p, trained = train_network(train, validation, params, seed, report)
+        module, tokenizer_path, p, trained = train_network(
+            train, validation, validate_params(self.name, params), seed, report
+        )
         check_rows = validation.head(EXPORT_CHECK_ROWS)
         info = BundleInfo(
             family=self.name,

@@ -1,8 +1,9 @@
 """Fine-tune the transformer on a GPU machine that has torch, transformers and pandas only.
 
 ``python -m training_jobs.families.transformer_gpu --split split.parquet --encoder-dir minilm
---out OUT`` trains on a split prepared here (`training_jobs.remote_gpu prepare`), then writes
-the fp16 weights (``finetuned.safetensors``) and ``metrics.json`` into OUT. It needs the
+--defaults params.json --out OUT`` trains on a split prepared here (`training_jobs.remote_gpu
+prepare`, which also writes every family parameter into ``params.json``), then writes the fp16
+weights (``finetuned.safetensors``) and ``metrics.json`` into OUT. It needs the
 project's source (the ``airparadis`` and ``training_jobs`` folders), not its environment: no
 compiled core, no MLflow, no pydantic, no scikit-learn (a test imports it with those blocked).
 """
@@ -64,11 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", type=Path, required=True, help="Parquet: text, label, split.")
     parser.add_argument("--encoder-dir", required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--params", default="{}", help="JSON object of family parameters.")
+    parser.add_argument(
+        "--defaults", type=Path, required=True,
+        help="JSON of every family parameter (params.json from `remote_gpu prepare`).",
+    )  # fmt: skip
+    parser.add_argument("--params", default="{}", help="JSON object of parameters to change.")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    params = {"mode": "finetune", "encoder_dir": args.encoder_dir, "quantization": "none",
+    params = {**json.loads(args.defaults.read_text()), "mode": "finetune",
+              "encoder_dir": args.encoder_dir, "quantization": "none",
               **json.loads(args.params)}  # fmt: skip
     metrics = fine_tune_split(pd.read_parquet(args.split), params, args.seed, args.out)
     print(json.dumps(metrics, indent=2, default=str))

@@ -28,27 +28,6 @@ if TYPE_CHECKING:
 EMBEDDING_DIM = 384
 LOGIT_THRESHOLD = math.log(DEFAULT_THRESHOLD / (1 - DEFAULT_THRESHOLD))
 """`DEFAULT_THRESHOLD` on the network's raw logit, for validation inside training."""
-DEFAULT_PARAMS: dict[str, Any] = {
-    "mode": "frozen",
-    "max_len": 64,
-    "epochs": 2,
-    "batch_size": 32,
-    "learning_rate": 5e-5,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.06,
-    "dropout": 0.1,
-    "evals_per_epoch": 2,
-    "max_seconds": None,
-    "head_epochs": 20,
-    "head_learning_rate": 1e-3,
-    "quantization": "int8",
-    "int8_max_drop": 0.005,
-    "checkpoint": None,
-    "device": "auto",
-    "threads": 2,
-    "encoder_dir": None,
-}
-"""Every parameter of the family, each declared here once."""
 
 
 def encoder_dir(override: str | None = None) -> Path:

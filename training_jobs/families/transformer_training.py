@@ -22,7 +22,6 @@ from airparadis.metrics import accuracy
 from airparadis.text import clean_tweets
 from training_jobs.families import Reporter, report_validation
 from training_jobs.families.transformer_model import (
-    DEFAULT_PARAMS,
     LOGIT_THRESHOLD,
     build_module,
     encoder_dir,
@@ -46,10 +45,11 @@ def train_network(
     report: Reporter | None = None,
 ) -> tuple[torch.nn.Module, Path, dict[str, Any], dict[str, Any]]:
     """(module on the CPU in eval mode, its tokenizer file, the full parameters, what training
-    found: best epoch and validation accuracy) for `params` over the family's defaults."""
+    found: best epoch and validation accuracy) for `params`, every parameter of the family
+    (`TransformerParams`' dump: the GPU entry point has no pydantic to fill defaults)."""
     import torch
 
-    p = {**DEFAULT_PARAMS, **params, "seed": seed}
+    p = {**params, "seed": seed}
     torch.manual_seed(seed)
     directory = encoder_dir(p["encoder_dir"])
     module = build_module(directory, float(p["dropout"]))
