@@ -20,13 +20,8 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
-from airparadis.calibration import (
-    Calibration,
-    CalibrationError,
-    fit_calibration,
-    fit_heldout_map,
-    save_calibration,
-)
+from airparadis.calibration import Calibration, CalibrationError, save_calibration
+from airparadis.calibration_fit import fit_calibration, fit_heldout_map
 from airparadis.drift import build_reference, save_reference
 from airparadis.metrics import accuracy
 from airparadis.settings import PlatformSettings
