@@ -129,24 +129,14 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self.connection.apply(health, info)
         self.snapshot = snap
 
-    def refresh(self) -> OpsSnapshot | None:
-        """Read every source once and show the result; never raises."""
+    @param.depends("refresh_now", "window", watch=True)
+    async def refresh(self) -> OpsSnapshot | None:
+        """Read every source once, off the event loop, and show the result; never raises.
+
+        The one refresh path: the page's load, the Refresh button, a new window and the
+        periodic tick all await it, and so do the tests."""
         if self._refreshing:
             return self.snapshot  # type: ignore[no-any-return]
-        self._refreshing = True
-        try:
-            self._show(self._gather(int(self.window)))
-        except Exception:
-            logger.exception("ops refresh failed")
-        finally:
-            self._refreshing = False
-        return self.snapshot  # type: ignore[no-any-return]
-
-    @param.depends("refresh_now", "window", watch=True)
-    async def refresh_async(self) -> None:
-        """`refresh` for the page's callbacks: the reading runs off the event loop."""
-        if self._refreshing:
-            return
         self._refreshing = True
         try:
             self._show(await asyncio.to_thread(self._gather, int(self.window)))
@@ -154,11 +144,12 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             logger.exception("ops refresh failed")
         finally:
             self._refreshing = False
+        return self.snapshot  # type: ignore[no-any-return]
 
     async def tick(self) -> None:
         """Periodic callback: refresh unless the user paused it."""
         if self.auto_refresh:
-            await self.refresh_async()
+            await self.refresh()
 
     # -- views ------------------------------------------------------------------------------
     def _placeholder(self) -> OpsSnapshot:
