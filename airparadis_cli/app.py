@@ -24,20 +24,15 @@ def _installed(*packages: str) -> bool:
 
 
 if _installed("training_jobs"):
-    from training_jobs.cli import (
-        calibrate,
-        compare,
-        data_app,
-        evaluate,
-        export_feedback,
-        home_app,
-        replay_feedback,
-        retrain,
-        score,
-        train,
-        tune,
-    )
+    from training_jobs.cli_data import data_app
     from training_jobs.cli_data_report import report as data_report
+    from training_jobs.cli_evaluate import compare, evaluate
+    from training_jobs.cli_feedback import export_feedback, replay_feedback
+    from training_jobs.cli_home import home_app
+    from training_jobs.cli_retrain import calibrate, retrain
+    from training_jobs.cli_score import score
+    from training_jobs.cli_train import train
+    from training_jobs.cli_tune import tune
 
     data_app.command("report")(data_report)
     app.add_typer(data_app, name="data")

@@ -99,12 +99,8 @@ def calibrated_model(
     `head`, the domain head competes as in `calibrate` and `retrain`: with a generic sample of
     `train` and the sentence-embedding features when the settings allow them)."""
     from airparadis.bundle import load_bundle
-    from airparadis.calibration import (
-        CalibrationError,
-        fit_calibration,
-        raw_threshold,
-        save_calibration,
-    )
+    from airparadis.calibration import CalibrationError, raw_threshold, save_calibration
+    from airparadis.calibration_fit import fit_calibration
     from airparadis.embedding import exported_encoder
     from training_jobs.feedback_fit import CALIBRATION_FOLDS
     from training_jobs.retrain import generic_sample
@@ -146,12 +142,8 @@ def read_curve(
     retrain: bool = True,
 ) -> dict[int | None, Reading]:
     from airparadis.bundle import load_bundle
-    from airparadis.calibration import (
-        fit_heldout_map,
-        prior_calibration,
-        save_calibration,
-        training_prior,
-    )
+    from airparadis.calibration import save_calibration, training_prior
+    from airparadis.calibration_fit import fit_heldout_map, prior_calibration
     from airparadis.label_shift import estimate_prior, prior_policy
     from airparadis.metrics import binary_metrics
     from training_jobs.families import get_family

@@ -125,7 +125,7 @@ def ops_app(
     if pn.state.curdoc is not None:
 
         async def load() -> None:
-            await page.refresh_async()
+            await page.refresh()
 
         pn.state.onload(load)
         pn.state.add_periodic_callback(

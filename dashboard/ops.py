@@ -24,11 +24,13 @@ from dashboard.ops_data import (
     ALERT_COLUMNS,
     LATENCY_COLUMNS,
     OpsSnapshot,
+    alerts_shown,
     collect,
     feedback_bins,
     latency_frame,
     latency_shown,
     predictions_frame,
+    predictions_shown,
 )
 from dashboard.ops_health import drift_state
 from dashboard.ops_health_view import HealthCards
@@ -129,24 +131,14 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self.connection.apply(health, info)
         self.snapshot = snap
 
-    def refresh(self) -> OpsSnapshot | None:
-        """Read every source once and show the result; never raises."""
+    @param.depends("refresh_now", "window", watch=True)
+    async def refresh(self) -> OpsSnapshot | None:
+        """Read every source once, off the event loop, and show the result; never raises.
+
+        The one refresh path: the page's load, the Refresh button, a new window and the
+        periodic tick all await it, and so do the tests."""
         if self._refreshing:
             return self.snapshot  # type: ignore[no-any-return]
-        self._refreshing = True
-        try:
-            self._show(self._gather(int(self.window)))
-        except Exception:
-            logger.exception("ops refresh failed")
-        finally:
-            self._refreshing = False
-        return self.snapshot  # type: ignore[no-any-return]
-
-    @param.depends("refresh_now", "window", watch=True)
-    async def refresh_async(self) -> None:
-        """`refresh` for the page's callbacks: the reading runs off the event loop."""
-        if self._refreshing:
-            return
         self._refreshing = True
         try:
             self._show(await asyncio.to_thread(self._gather, int(self.window)))
@@ -154,11 +146,12 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             logger.exception("ops refresh failed")
         finally:
             self._refreshing = False
+        return self.snapshot  # type: ignore[no-any-return]
 
     async def tick(self) -> None:
         """Periodic callback: refresh unless the user paused it."""
         if self.auto_refresh:
-            await self.refresh_async()
+            await self.refresh()
 
     # -- views ------------------------------------------------------------------------------
     def _placeholder(self) -> OpsSnapshot:
@@ -179,12 +172,12 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._feedback_empty = theme.empty("")
         self._volume_plot = pn.pane.HoloViews(None, **wide)
         self._share_plot = pn.pane.HoloViews(None, **wide)
-        self._feedback_plots = pn.Row(self._volume_plot, self._share_plot, **wide)
+        self._feedback_plots = theme.wrapping_row(self._volume_plot, self._share_plot)
         self._labels_empty = theme.empty("")
         self._labels_plot = pn.pane.HoloViews(None, **wide)
         self._labels_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=["label", "predictions", "share (%)"]),
-            disabled=True, show_index=False, layout="fit_columns",
+            disabled=True, show_index=False, layout="fit_data_fill",
             css_classes=["ap-volume-table"], **wide,
         )  # fmt: skip
         self._labels_line = theme.html_pane("", **wide)
@@ -192,7 +185,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._latency_plot = pn.pane.HoloViews(None, **wide)
         self._latency_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=LATENCY_COLUMNS),
-            disabled=True, show_index=False, layout="fit_columns", titles=LATENCY_TITLES,
+            disabled=True, show_index=False, layout="fit_data_fill", titles=LATENCY_TITLES,
             css_classes=["ap-latency-table"], **wide,
         )  # fmt: skip
         self._latency_line = theme.html_pane("", **wide)
@@ -286,13 +279,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             return
         since = started_text(snap.started_at)
         self._labels_plot.object = labels_plot(frame)
-        self._labels_table.value = pd.DataFrame(
-            {
-                "label": frame["label"],
-                "predictions": frame["predictions"],
-                "share (%)": (100.0 * frame["predictions"] / total).round(1),
-            }
-        )
+        self._labels_table.value = predictions_shown(frame)
         feedback = snap.metrics.feedback_by_verdict if snap.metrics else {}
         line = (
             f"{total:,} tweets classified; feedback on {int(sum(feedback.values())):,} of them "
@@ -321,9 +308,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._alerts_empty.visible = not has_alerts
         self._alerts_table.visible = has_alerts
         if has_alerts:
-            frame = snap.alerts[ALERT_COLUMNS].copy()
-            frame["fired_at"] = frame["fired_at"].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
-            self._alerts_table.value = frame.astype(object).where(frame.notna(), None)
+            self._alerts_table.value = alerts_shown(snap.alerts)
         notes = [snap.notes[k] for k in ("alerts", "azure") if k in snap.notes]
         self._alerts_notes.object = alert_notes_html(notes, self.settings.azure_monitor_enabled)
 
@@ -359,6 +344,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             ),
             self._updated,
             align="center",
+            stylesheets=[theme.WRAP_CSS],
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -366,12 +352,13 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         latency_note = theme.html_pane(LATENCY_NOTE)
         return pn.Column(
             self.connection.banner_view(),
-            pn.Row(theme.heading("Operations"), pn.layout.HSpacer(), self.controls(), **wide),
-            pn.Row(*self._kpi.values(), css_classes=["ap-kpis"], **wide),
+            pn.Row(theme.heading("Operations"), pn.layout.HSpacer(), self.controls(),
+                   stylesheets=[theme.WRAP_CSS], **wide),
+            theme.wrapping_row(*self._kpi.values(), narrowest=200, css_classes=["ap-kpis"]),
             self._actions,
             card("Feedback over time", [self._feedback_empty, self._feedback_plots],
                   "ap-feedback"),
-            pn.Row(
+            theme.wrapping_row(
                 card(
                     "Prediction volume",
                     [self._labels_empty, self._labels_plot, self._labels_table, self._labels_line],
@@ -383,7 +370,6 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
                      self._latency_line, latency_note],
                     "ap-latency",
                 ),
-                **wide,
             ),
             *self.health.cards(),
             card("Alerts fired", [self._alerts_empty, self._alerts_table, self._alerts_notes],

@@ -209,6 +209,19 @@ def predictions_frame(metrics: ServerMetrics | None) -> pd.DataFrame:
     return pd.DataFrame({"label": labels, "predictions": [int(counts.get(x, 0)) for x in labels]})
 
 
+def predictions_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """`predictions_frame` as the table shows it, with each label's share of all predictions."""
+    total = int(frame["predictions"].sum())
+    return frame.assign(**{"share (%)": (100.0 * frame["predictions"] / total).round(1)})
+
+
+def alerts_shown(alerts: pd.DataFrame) -> pd.DataFrame:
+    """`alerts_frame` as the table shows it: its columns, UTC times as text, blanks as None."""
+    frame = alerts[ALERT_COLUMNS].copy()
+    frame["fired_at"] = frame["fired_at"].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return frame.astype(object).where(frame.notna(), None)
+
+
 def alerts_frame(server: list[dict[str, Any]], azure: pd.DataFrame | None = None) -> pd.DataFrame:
     """The predictor's alerts and, when given, those Azure Monitor recorded; newest first.
     One line per alert says what it saw, with its unit and threshold."""

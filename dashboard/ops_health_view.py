@@ -50,12 +50,12 @@ class HealthCards:
         self.drift_status = theme.html_pane("", css_classes=["ap-drift-status"], **wide)
         self.drift_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=DRIFT_COLUMNS),
-            disabled=True, show_index=False, layout="fit_columns", titles=DRIFT_TITLES,
+            disabled=True, show_index=False, layout="fit_data_fill", titles=DRIFT_TITLES,
             css_classes=["ap-drift-table"], configuration=ALL_ROWS, **wide,
         )  # fmt: skip
         # Unlinked: Panel would otherwise share the x range with the feedback plots' bins.
         self.drift_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
-        self.drift_body = pn.Row(
+        self.drift_body = theme.wrapping_row(
             pn.Column(self.drift_table, theme.html_pane(DRIFT_NOTE, **wide), **wide),
             self.drift_plot,
             **wide,
@@ -64,13 +64,13 @@ class HealthCards:
         self.quality_status = theme.html_pane("", css_classes=["ap-quality-status"], **wide)
         self.quality_table = pn.widgets.Tabulator(
             pd.DataFrame(columns=QUALITY_COLUMNS),
-            disabled=True, show_index=False, layout="fit_columns", titles=QUALITY_TITLES,
+            disabled=True, show_index=False, layout="fit_data_fill", titles=QUALITY_TITLES,
             formatters={c: SCORE_FORMAT for c in ("raw", "calibrated")},
             css_classes=["ap-quality-table"], configuration=ALL_ROWS, **wide,
         )  # fmt: skip
         self.reliability_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
         self._shown_calibration: dict[str, Any] | None = None
-        self.quality_body = pn.Row(
+        self.quality_body = theme.wrapping_row(
             pn.Column(self.quality_table, theme.html_pane(QUALITY_NOTE, **wide), **wide),
             self.reliability_plot,
             **wide,

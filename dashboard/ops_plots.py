@@ -54,7 +54,7 @@ def labels_plot(frame: pd.DataFrame) -> Any:
     frame = frame.assign(color=[colors.get(label, GREY) for label in frame["label"]])
     return frame.hvplot.bar(
         x="label", y="predictions", color="color", xlabel="", ylabel="predictions",
-        title="Predictions by label, since the server started", hover_cols=["predictions"],
+        title="Predictions by label", hover_cols=["predictions"],
         **PLOT_OPTS,
     )  # fmt: skip
 
@@ -77,7 +77,7 @@ def drift_plot(frame: pd.DataFrame) -> Any:
     where it hides no bar."""
     return frame.hvplot.bar(
         x="p_positive", y="share", by="source", xlabel="P(positive)", ylabel="% of tweets",
-        title="P(positive) distribution: live vs training", color=[BLUE, GREY],
+        title="P(positive): live vs training", color=[BLUE, GREY],
         legend="top", rot=45, **PLOT_OPTS,
     ).opts(multi_level=False)  # fmt: skip
 
@@ -98,6 +98,6 @@ def reliability_plot(calibration: dict[str, Any] | None) -> Any:
             **PLOT_OPTS,
         )  # fmt: skip
     return plot.opts(
-        title="Reliability on held-out feedback", xlabel="predicted P(positive)",
+        title="Held-out reliability", xlabel="predicted P(positive)",
         ylabel="observed positive share", xlim=(0, 1), ylim=(0, 1), legend_position="top_left",
     )  # fmt: skip

@@ -55,6 +55,7 @@ CSS = """
 .ap-kpi.bad .ap-kpi-value { color: #cf222e; }
 .ap-kpi-detail { color: #57606a; font-size: .85em; }
 .ap-served { padding: 2px 0 6px 0; }
+.ap-muted, .ap-warn, .ap-served, .ap-empty { overflow-wrap: anywhere; }
 .ap-warn { background: #fff8c5; border: 1px solid #d4a72c; color: #4d2d00; padding: 8px 12px;
   border-radius: 6px; margin: 6px 0; font-size: .92em; }
 .ap-served b { font-weight: 600; }
@@ -62,7 +63,8 @@ CSS = """
 .ap-drift-stable { background: #dafbe1; color: #116329; }
 .ap-drift-drifting { background: #ffebe9; color: #a40e26; }
 .ap-drift-collecting, .ap-drift-untracked { background: #f6f8fa; color: #57606a; }
-.ap-quality-row { display: grid; grid-template-columns: repeat(3, 1fr); gap: 10px; }
+.ap-quality-row { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
+  gap: 10px; }
 .ap-quality-state { font-weight: 600; padding: 6px 12px; border-radius: 6px; margin: 2px 0;
   background: #f6f8fa; color: #57606a; }
 .ap-explain { line-height: 2; color: #1f2328; padding: 0 12px; }
@@ -103,6 +105,28 @@ CARD_STYLES = {
     "box-shadow": "0 1px 3px rgba(31,35,40,.07)",
     "padding": "10px 8px",
 }
+
+
+NARROWEST = 300
+"""Width (px) under which a side-by-side item of a `wrapping_row` moves to the next line: a
+phone (390 px) gets one column, a laptop (1280 px) items side by side."""
+WRAP_CSS = ":host { flex-wrap: wrap; }"
+
+
+def wrapping_row(*objects: Any, narrowest: int = NARROWEST, **params: Any) -> pn.Row:
+    """A row whose items wrap onto the next line when the window cannot give each
+    `narrowest` pixels, instead of squeezing them.
+
+    The width is CSS (``flex-basis`` and ``min-width`` on each item), not Bokeh's
+    ``min_width``: Bokeh adds its items' minimum widths up into the row's, and the row's into
+    the page's, which then runs off a phone's screen instead of wrapping."""
+    params.setdefault("sizing_mode", "stretch_width")
+    item_css = (
+        f":host {{ flex: 1 1 {narrowest}px !important; min-width: {narrowest}px !important; }}"
+    )
+    for item in objects:
+        item.stylesheets = [*item.stylesheets, item_css]
+    return pn.Row(*objects, stylesheets=[WRAP_CSS], **params)
 
 
 def html_pane(text: Any, **params: Any) -> pn.pane.HTML:

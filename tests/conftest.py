@@ -156,7 +156,8 @@ def calibrated_bundle(
     import pandas as pd
 
     from airparadis.bundle import load_bundle, read_info, write_info
-    from airparadis.calibration import fit_calibration, with_calibration
+    from airparadis.calibration import with_calibration
+    from airparadis.calibration_fit import fit_calibration
 
     bundle = tmp_path_factory.mktemp("calibrated") / "bundle"
     shutil.copytree(tiny_bundle, bundle)

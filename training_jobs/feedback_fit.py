@@ -13,12 +13,8 @@ import mlflow
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle
-from airparadis.calibration import (
-    Calibration,
-    CalibrationError,
-    fit_calibration,
-    save_calibration,
-)
+from airparadis.calibration import Calibration, CalibrationError, save_calibration
+from airparadis.calibration_fit import fit_calibration
 from airparadis.metrics import accuracy
 from training_jobs.families import Family
 from training_jobs.metrics import binary_metrics

@@ -34,13 +34,11 @@ from airparadis.bundle import (
 from airparadis.calibration import (
     Calibration,
     CalibrationError,
-    GenericSample,
-    fit_calibration,
-    prior_calibration,
     raw_proba,
     raw_threshold,
     save_calibration,
 )
+from airparadis.calibration_fit import GenericSample, fit_calibration, prior_calibration
 from airparadis.drift import load_reference
 from airparadis.embedding import exported_encoder
 from airparadis.feedback_export import export_feedback

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from airparadis.bundle import SentimentClassifier, load_bundle, write_info
-from airparadis.calibration import Calibration, fit_heldout_map
+from airparadis.calibration import Calibration
+from airparadis.calibration_fit import fit_heldout_map
 from airparadis.drift import build_reference, save_reference
 from airparadis.settings import PlatformSettings
 from airparadis.tracking import configure_tracking

@@ -42,7 +42,8 @@ def test_empty_or_non_finite_sample_keeps_the_training_prior() -> None:
 
 
 def test_the_prior_policy_applies_only_a_confident_distant_estimate_that_does_not_hurt() -> None:
-    from airparadis.calibration import logit, prior_calibration
+    from airparadis.calibration import logit
+    from airparadis.calibration_fit import prior_calibration
     from airparadis.label_shift import PriorEstimate, log_odds_shift, prior_policy
 
     y, p = calibrated_sample(0.15, 4000, seed=4)
@@ -90,7 +91,7 @@ def _miscalibrated_sample(prior: float, count: int, seed: int) -> tuple[np.ndarr
 def test_em_through_the_heldout_map_reads_the_live_prior_of_a_miscalibrated_model(
     live_prior: float,
 ) -> None:
-    from airparadis.calibration import fit_heldout_map
+    from airparadis.calibration_fit import fit_heldout_map
 
     heldout = fit_heldout_map(*_miscalibrated_sample(0.52, 4000, seed=1))
     assert heldout is not None and heldout.prior == pytest.approx(0.52, abs=0.03)
@@ -103,7 +104,8 @@ def test_em_through_the_heldout_map_reads_the_live_prior_of_a_miscalibrated_mode
 
 
 def test_the_prior_correction_serves_the_heldout_map_then_the_shift() -> None:
-    from airparadis.calibration import fit_heldout_map, logit, prior_calibration
+    from airparadis.calibration import logit
+    from airparadis.calibration_fit import fit_heldout_map, prior_calibration
 
     heldout = fit_heldout_map(*_miscalibrated_sample(0.5, 4000, seed=3))
     assert heldout is not None
@@ -116,6 +118,6 @@ def test_the_prior_correction_serves_the_heldout_map_then_the_shift() -> None:
 
 
 def test_a_one_class_heldout_split_gives_no_map() -> None:
-    from airparadis.calibration import fit_heldout_map
+    from airparadis.calibration_fit import fit_heldout_map
 
     assert fit_heldout_map(np.array([0.2, 0.7]), np.array([1, 1])) is None

@@ -1,6 +1,8 @@
 """Both pages in headless Chromium at a phone's width (390 px) and a laptop's (1280 px): nothing
 runs off the screen, the header's title, links and status badge are on it, the feedback controls
-stay inside their card; and how long 50 tweets take to show (written down, not asserted)."""
+stay inside their card; the ops page's KPI cards and charts keep a readable width (one column on
+a phone), its tables scroll inside their cards and no text is cut; and how long 50 tweets take to
+show (written down, not asserted)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from dashboard.client import ModelServerClient
 from tests.conftest import RunningServer
+from tests.dashboard.conftest import settings_for
 from tests.dashboard.test_browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -119,14 +123,69 @@ def test_the_user_page_fits_the_screen(browser: Any, layout_url: str, width: int
     assert not errors, errors
 
 
+NARROWEST_KPI = 180
+"""A KPI card narrower than this (px) breaks its title and value over several lines."""
+NARROWEST_CHART = 280
+"""A chart narrower than this (px) cuts its title and crowds its axis labels."""
+CLIPPED = """els => els.filter(e => e.offsetParent !== null && e.textContent.trim()
+  && e.scrollWidth > e.clientWidth + 1).map(e => `${e.className}: ${e.textContent.trim()}`)"""
+"""The elements whose text runs past their box (cut, or hidden behind an ellipsis)."""
+
+
+def check_ops_layout(page: Any) -> None:
+    """Readable, not merely on screen: each KPI card and chart wide enough, every card
+    within the window, no text cut, a table wider than its card scrolls inside it."""
+    width = page.evaluate("window.innerWidth")
+    for selector in (".ap-kpis", ".ap-feedback", ".ap-volume", ".ap-latency", ".ap-drift",
+                     ".ap-quality", ".ap-alerts", ".ap-models"):  # fmt: skip
+        inside_viewport(page, selector)
+    boxes = [kpi.bounding_box() for kpi in page.locator(".ap-kpi").all()]  # top and quality
+    assert len(boxes) >= 4
+    for box in boxes:
+        assert box is not None and box["width"] >= NARROWEST_KPI, (box, width)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (box, width)
+    if width < 2 * NARROWEST_KPI + 40:  # a phone: the top cards in one column
+        top = [kpi.bounding_box() for kpi in page.locator(".ap-kpis .ap-kpi").all()]
+        assert len(top) == 4 and len({round(b["x"]) for b in top if b}) == 1, top
+    for selector in (".ap-feedback", ".ap-volume", ".ap-latency", ".ap-drift"):
+        card = page.locator(selector).first
+        charts = card.locator(".bk-Canvas")
+        assert charts.count() >= 1, selector
+        for i in range(charts.count()):
+            box = charts.nth(i).bounding_box()
+            assert box is not None and box["width"] >= NARROWEST_CHART, (selector, i, box)
+            within(card, charts.nth(i))
+    for card in page.locator(".ap-card").all():
+        for table in card.locator(".tabulator").all():
+            if table.is_visible():
+                within(card, table)  # the table's box stays in its card; wider content scrolls
+    texts = ".ap-kpi, .ap-kpi-title, .ap-muted, .ap-warn, .ap-served, .ap-empty, " + (
+        ".ap-drift-state, .ap-quality-state, .tabulator-cell, .tabulator-col-title"
+    )
+    clipped = page.locator(texts).evaluate_all(CLIPPED)
+    assert not clipped, clipped
+
+
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_ops_page_fits_the_screen(browser: Any, layout_url: str, width: int) -> None:  # noqa: F811
+def test_the_ops_page_fits_the_screen(
+    browser: Any,  # noqa: F811
+    layout_url: str,
+    model_server: RunningServer,
+    width: int,
+) -> None:
+    # Traffic and verdicts, so every chart and table has something to draw.
+    client = ModelServerClient(settings_for(model_server.url))
+    predictions = client.predict(["the crew lost my bag", "smooth flight, thanks", "late again"])
+    for prediction, verdict in zip(predictions, ("correct", "correct", "wrong"), strict=True):
+        client.feedback(prediction, verdict=verdict)
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     open_ops(page, layout_url)
+    sync_api.expect(page.locator(".ap-volume .bk-Canvas").first).to_be_visible(timeout=20_000)
     page.wait_for_timeout(1000)  # let the plots draw
     check_header(page)
     no_overflow(page)
+    check_ops_layout(page)
     screenshot(page, f"dashboard-ops-{width}")
     context.close()
 

@@ -3,6 +3,7 @@ MLflow store; a version registered before model cards shows none, and nothing br
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 import pytest
@@ -93,7 +94,7 @@ def test_the_ops_page_shows_the_cards_under_champion_and_challenger(
         settings,
         read_registry=functools.partial(read_aliases, platform),
     )
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and "models" not in snap.notes
     assert set(snap.cards) == {"champion"}
     view = page._model_cards

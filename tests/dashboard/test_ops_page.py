@@ -54,7 +54,7 @@ def test_refresh_counts_feedback_predictions_and_latency(
     model_server: RunningServer, registry_home: Path
 ) -> None:
     page = make_page(model_server.url, registry_home)
-    before = page.refresh()
+    before = asyncio.run(page.refresh())
     assert before is not None and not before.notes, before.notes
 
     send(model_server.url, "wrong")
@@ -91,7 +91,7 @@ def test_refresh_counts_feedback_predictions_and_latency(
 def test_champion_and_challenger_come_from_mlflow(
     model_server: RunningServer, registry_home: Path
 ) -> None:
-    snap = make_page(model_server.url, registry_home).refresh()
+    snap = asyncio.run(make_page(model_server.url, registry_home).refresh())
     assert snap is not None and "models" not in snap.notes
     models = snap.models.set_index("alias")
     assert models.loc["champion", "version"] == "1"
@@ -109,7 +109,7 @@ def test_champion_and_challenger_come_from_mlflow(
 
 
 def test_a_missing_registry_is_a_note(model_server: RunningServer, tmp_path: Path) -> None:
-    snap = make_page(model_server.url, tmp_path).refresh()
+    snap = asyncio.run(make_page(model_server.url, tmp_path).refresh())
     assert snap is not None
     assert "no MLflow store" in snap.notes["models"]
     assert not (tmp_path / "mlflow.db").exists()  # reading never creates a store
@@ -117,7 +117,7 @@ def test_a_missing_registry_is_a_note(model_server: RunningServer, tmp_path: Pat
 
 def test_dead_server_gives_notes_and_banner_then_recovers(model_server: RunningServer) -> None:
     page = make_page(dead_url())
-    snap = page.refresh()  # never raises
+    snap = asyncio.run(page.refresh())  # never raises
     assert snap is not None
     assert {"feedback", "metrics", "alerts", "drift"} <= set(snap.notes)
     assert snap.feedback_total == 0 and snap.metrics is None and snap.drift is None
@@ -126,7 +126,7 @@ def test_dead_server_gives_notes_and_banner_then_recovers(model_server: RunningS
     pn.panel(page).get_root()  # the page still renders, with the notes
 
     page.connection.server_url = model_server.url
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and not snap.notes
     assert page.connection.banner == ""
 
@@ -134,7 +134,7 @@ def test_dead_server_gives_notes_and_banner_then_recovers(model_server: RunningS
 def test_alerts_fired_by_the_predictor_are_listed(alerting_server: RunningServer) -> None:
     page = make_page(alerting_server.url)
     send(alerting_server.url, "wrong", count=2)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None
     alerts = snap.alerts
     assert len(alerts) == 1
@@ -150,10 +150,10 @@ def test_input_drift_compares_live_tweets_with_the_training_reference(
     model_server: RunningServer,
 ) -> None:
     page = make_page(model_server.url)
-    before = page.refresh()
+    before = asyncio.run(page.refresh())
     assert before is not None and before.drift is not None and before.drift.live is not None
     ModelServerClient(settings_for(model_server.url)).predict(["great flight", "lost bag", "ok"])
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
 
     assert snap is not None and "drift" not in snap.notes
     drift = snap.drift
@@ -181,7 +181,7 @@ def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
 ) -> None:
     # That server judges drift on the last 10 tweets and the wrong share from 4 verdicts.
     page = make_page(rules_server.url)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and snap.drift is not None
     assert drift_state(snap.drift)[0] == "collecting"
     assert math.isnan(snap.misprediction_rate)
@@ -193,7 +193,7 @@ def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
     client.predict(["ok"] * 9)  # ten one-word tweets: far shorter than the training tweets
     for verdict in ("wrong", "correct", "wrong"):
         client.feedback(prediction, verdict=verdict)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and snap.drift is not None
     state, sentence = drift_state(snap.drift)
     assert state == "drifting" and "a PSI is above 0.25" in sentence
@@ -207,7 +207,7 @@ def test_drift_and_misprediction_rate_as_they_cross_their_thresholds(
     assert "#check-the-upstream-input" in page._actions.object
 
     client.feedback(prediction, verdict="wrong")
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None
     assert snap.misprediction_rate == pytest.approx(0.75)
     kpi = page._kpi["kpi-wrong-rate"].object
@@ -227,7 +227,7 @@ def test_a_bundle_without_a_drift_reference_is_not_tracked(
     unreferenced_server: RunningServer,
 ) -> None:
     page = make_page(unreferenced_server.url)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and "drift" not in snap.notes
     assert snap.drift is not None and not snap.drift.tracked
     state, sentence = drift_state(snap.drift)
@@ -299,7 +299,7 @@ def test_quality_card_of_a_calibrated_model(
     calibration = read_info(calibrated_bundle).calibration
     assert calibration is not None
     page = make_page(calibrated_server.url)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and snap.labels == {"negative": 0, "positive": 0}
     assert snap.calibration == calibration  # as /v1/info serves it
     assert math.isnan(snap.drift.estimated_prior if snap.drift else 0.0)  # no traffic yet
@@ -312,7 +312,7 @@ def test_quality_card_of_a_calibrated_model(
         predictions[:12], ["positive"] * 4 + ["negative"] * 8, strict=True
     ):
         client.feedback(prediction, correct_label=truth)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and not snap.notes, snap.notes
     assert snap.labels == {"negative": 8, "positive": 4} and snap.labels_total == 12
 
@@ -353,7 +353,7 @@ def test_quality_card_of_a_calibrated_model(
 
 def test_quality_card_of_an_uncalibrated_model(model_server: RunningServer) -> None:
     page = make_page(model_server.url)
-    snap = page.refresh()
+    snap = asyncio.run(page.refresh())
     assert snap is not None and snap.calibration is None and snap.labels is not None
     assert quality_frame(None).empty and reliability_frame(None).empty
     pn.panel(page).get_root()

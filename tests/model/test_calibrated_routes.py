@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from airparadis.bundle import load_bundle, read_info
-from airparadis.calibration import Calibration, fit_calibration, save_calibration
+from airparadis.calibration import Calibration, save_calibration
+from airparadis.calibration_fit import fit_calibration
 from airparadis_cli.app import app
 from tests.conftest import MODEL_NAME, RunningServer, start_server
 

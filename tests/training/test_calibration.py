@@ -19,12 +19,12 @@ from airparadis.calibration import (
     CALIBRATION_FORMAT,
     Calibration,
     CalibrationError,
-    fit_calibration,
     raw_threshold,
     save_calibration,
     training_prior,
     with_calibration,
 )
+from airparadis.calibration_fit import fit_calibration
 from airparadis.domain_head import HEAD_FILE
 from airparadis.metrics import binary_metrics, json_safe
 from airparadis_cli.app import app

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from airparadis.bundle import BundleError, load_bundle, read_info
-from airparadis.calibration import GenericSample, fit_calibration, save_calibration
+from airparadis.calibration import save_calibration
+from airparadis.calibration_fit import GenericSample, fit_calibration
 from airparadis.domain_head import EMBEDDING_TOKEN, HEAD_FILE
 from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE, exported_encoder
 from model_server.model import explain_tweet
