@@ -79,7 +79,12 @@ def _connection(
         def close(_context: Any) -> None:
             # Bokeh calls this on its event loop and does not await it: the sending goes on
             # as a task of its own, held until it is done.
-            task = asyncio.get_running_loop().create_task(finish())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop running here: finish before returning
+                asyncio.run(finish())
+                return
+            task = loop.create_task(finish())
             _CLOSING.add(task)
             task.add_done_callback(_CLOSING.discard)
 
