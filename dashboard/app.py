@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 TITLE = "Air Paradis – Sentiment Analysis"
 OPS_TITLE = "Air Paradis – Operations"
+# Session endings still sending their held feedback (a task nobody holds may be collected).
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def _header(active: str, connection: ServerConnection, show_ops: bool) -> list[Any]:
@@ -60,19 +62,31 @@ def _template(title: str, main: list[Any], header: list[Any]) -> pn.template.Fas
 
 
 def _connection(
-    settings: DashboardSettings, before_close: Callable[[], None] | None = None
+    settings: DashboardSettings, before_close: Callable[[], Awaitable[None]] | None = None
 ) -> ServerConnection:
     """The session's server connection; its HTTP client is closed with the session, after
     `before_close` (the user page sends the feedback still held for undo)."""
     connection = ServerConnection(settings)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
 
-        def close(_context: Any) -> None:
+        async def finish() -> None:
             try:
                 if before_close is not None:
-                    before_close()
+                    await before_close()
             finally:
                 connection.client.close()
+
+        def close(_context: Any) -> None:
+            # Bokeh calls this on its event loop and does not await it: the sending goes on
+            # as a task of its own, held until it is done.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop running here: finish before returning
+                asyncio.run(finish())
+                return
+            task = loop.create_task(finish())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
 
         pn.state.on_session_destroyed(close)
     return connection
@@ -99,9 +113,9 @@ def user_app(settings: DashboardSettings) -> pn.template.BaseTemplate:
     pn.extension("tabulator", notifications=True)
     page: UserPage | None = None
 
-    def send_held_feedback() -> None:
+    async def send_held_feedback() -> None:
         if page is not None:
-            page.flush()
+            await page.flush()
 
     connection = _connection(settings, before_close=send_held_feedback)
     page = UserPage(connection, settings)

@@ -3,7 +3,7 @@
 The server has no way to delete a feedback, and a feedback it stored may fire an alert or feed
 a retraining. So a click is held for `undo_seconds` (the card shows an Undo button), then sent.
 Nothing the user left standing is lost: when the session ends (tab closed) every held feedback
-is sent at once. A click with no event loop (tests, scripts) is sent at once.
+is sent at once. With `undo_seconds` at 0 a click is sent at once.
 """
 
 from __future__ import annotations
@@ -39,17 +39,16 @@ class FeedbackFlow(pn.viewable.Viewer):  # type: ignore[misc]
         """Redraw the history (the page's)."""
 
     # -- the card's callbacks ------------------------------------------------------------------
-    async def _send_feedback_async(
-        self, card: PredictionCard, verdict: str | None, correct_label: str | None
+    async def send_feedback(
+        self, card: PredictionCard, verdict: str | None = None, correct_label: str | None = None
     ) -> None:
+        """A verdict or right label for `card`: held for undo, or sent at once without one."""
         if card.locked:
             return
         if self.undo_seconds > 0:
             self.hold(card, verdict, correct_label)
             return
-        if self._begin_feedback(card):
-            result = await asyncio.to_thread(self._post_feedback, card, verdict, correct_label)
-            self._end_feedback(card, verdict, correct_label, result)
+        await self._send(card, verdict, correct_label)
 
     def hold(self, card: PredictionCard, verdict: str | None, correct_label: str | None) -> None:
         """Keep the feedback `undo_seconds` on the card, then send it (needs a running loop)."""
@@ -67,12 +66,8 @@ class FeedbackFlow(pn.viewable.Viewer):  # type: ignore[misc]
         await asyncio.sleep(self.undo_seconds)
         if card.feedback_state != "pending" or card.pending is None:
             return
-        verdict, correct_label = card.pending
         self._held.pop(card.feedback_id, None)
-        card.feedback_state = "none"  # so that _begin_feedback takes it
-        if self._begin_feedback(card):
-            result = await asyncio.to_thread(self._post_feedback, card, verdict, correct_label)
-            self._end_feedback(card, verdict, correct_label, result)
+        await self._send_held(card)
 
     def undo_feedback(self, card: PredictionCard) -> None:
         """Take back a held feedback: nothing is sent."""
@@ -85,24 +80,29 @@ class FeedbackFlow(pn.viewable.Viewer):  # type: ignore[misc]
         card.feedback_state, card.feedback_note = "none", "Undone: nothing was sent."
         card.right_label = ""
 
-    def flush(self) -> None:
-        """Send every held feedback now (the session is ending); blocking."""
-        for card in list(self._held.values()):
+    async def flush(self) -> None:
+        """Send every held feedback now, side by side (the session is ending)."""
+        held = list(self._held.values())
+        self._held.clear()
+        for card in held:
             if card.task is not None:
                 card.task.cancel()
-            if card.pending is not None:
-                verdict, correct_label = card.pending
-                card.feedback_state = "none"
-                self.send_feedback(card, verdict, correct_label)
-        self._held.clear()
+        await asyncio.gather(*(self._send_held(card) for card in held))
 
     # -- sending -------------------------------------------------------------------------------
-    def send_feedback(
-        self, card: PredictionCard, verdict: str | None = None, correct_label: str | None = None
+    async def _send_held(self, card: PredictionCard) -> None:
+        if card.pending is None:
+            return
+        verdict, correct_label = card.pending
+        card.feedback_state = "none"  # so that _send takes it
+        await self._send(card, verdict, correct_label)
+
+    async def _send(
+        self, card: PredictionCard, verdict: str | None, correct_label: str | None
     ) -> None:
-        """Send one verdict or right label for `card` now; the card shows whether it was stored."""
+        """Post one feedback off the event loop; the card shows whether it was stored."""
         if self._begin_feedback(card):
-            result = self._post_feedback(card, verdict, correct_label)
+            result = await asyncio.to_thread(self._post_feedback, card, verdict, correct_label)
             self._end_feedback(card, verdict, correct_label, result)
 
     @staticmethod

@@ -18,7 +18,7 @@ from dashboard.explain_view import Highlighting, legend_html
 from dashboard.feedback_flow import FeedbackFlow
 from dashboard.history import TABLE_COLUMNS, HistoryRow, table_frame, to_csv
 from dashboard.settings import DashboardSettings
-from dashboard.user_card import PredictionCard
+from dashboard.user_card import CardList, PredictionCard
 from dashboard.words import EXPLAIN_FAILED, plain_error, session_zone
 
 logger = logging.getLogger(__name__)
@@ -27,9 +27,6 @@ BINARY_NOTE = (
     "The model tells negative from positive tweets only; it has no neutral class. When it is "
     "close to a coin toss, the card says uncertain."
 )
-FIRST_CARDS = 8
-BATCH_CARDS = 6
-BATCH_PAUSE_SECONDS = 0.01
 SERVER_DOWN_MESSAGE = "Not analyzed: the model server is unavailable. Your text is kept."
 
 
@@ -60,8 +57,31 @@ class UserPage(FeedbackFlow):
             settings.explain_top_k, settings.explain_min_share, tuple(settings.airline_words)
         )
         connection.param.watch(self._on_status, "status")
-        self._results = pn.Column(*self._empty_results(), sizing_mode="stretch_width", margin=0)
-        self._drawing: asyncio.Task[None] | None = None
+        # All three are on the page from the start, so the first batch only sends its data
+        # (the browser has already built, compiled and styled the card list).
+        self._no_results = theme.card(
+            theme.empty(
+                "Results appear here: the sentiment of each tweet, how confident the model "
+                "is, and buttons to tell us whether it got it right."
+            ),
+            css_class="ap-results-empty",
+        )
+        self._legend = theme.html_pane(
+            legend_html(),
+            sizing_mode="stretch_width",
+            margin=(0, 10),
+            css_classes=["ap-legend"],
+            visible=False,
+        )
+        self._cards_view = CardList(visible=False)
+        self._results = pn.Column(
+            self._no_results,
+            self._legend,
+            self._cards_view,
+            sizing_mode="stretch_width",
+            margin=0,
+        )
+        self._history_table = self._new_history_table()
 
     # -- actions ----------------------------------------------------------------------------
     def tweets(self) -> list[str]:
@@ -98,19 +118,13 @@ class UserPage(FeedbackFlow):
             return None
         return tweets
 
-    def classify(self) -> None:
-        """Classify the tweets typed; every problem ends as an inline message or the banner."""
-        tweets = self.validate()
-        if tweets is None:
-            return
-        cards = self._show(tweets, self._predict(tweets))
-        if self._explainable(cards):
-            self._attach(cards, self._explain(tweets))
-
     @param.depends("submit", watch=True)
-    async def classify_async(self) -> None:
-        """`classify` for the button: the HTTP calls run off the event loop, and the cards show
-        before the explanation is asked for, so a slow explanation never delays them."""
+    async def classify(self) -> None:
+        """Classify the tweets typed; every problem ends as an inline message or the banner.
+
+        The HTTP calls run off the event loop, and the cards show before the explanation is
+        asked for, so a slow explanation never delays them.
+        """
         tweets = self.validate()
         if tweets is None:
             return
@@ -143,7 +157,7 @@ class UserPage(FeedbackFlow):
             PredictionCard(
                 p,
                 certainty(p.probability, p.label, threshold, self.band),
-                self._send_feedback_async,
+                self.send_feedback,
                 self.undo_feedback,
                 self.highlighting,
             )
@@ -154,24 +168,25 @@ class UserPage(FeedbackFlow):
                 new.created, new.prediction.text, new.certainty, new.prediction.probability,
                 new.prediction.model_version,
             )  # fmt: skip
-        self._publish()
-        self.cards = cards
+        self.cards = cards  # first: the browser draws them while the history is redrawn
         count = f"{len(cards)} tweets" if len(cards) > 1 else "1 tweet"
         self._say(f"Analyzed {count}.", "success")
+        self._publish()
         return cards
 
-    @staticmethod
-    def _explainable(cards: list[PredictionCard]) -> bool:
+    def _explainable(self, cards: list[PredictionCard]) -> bool:
         """Whether to ask for explanations: one call covers at most `MAX_EXPLAIN_TWEETS`
         tweets, and a bigger batch is not worth several (occlusion costs a model call per
         word), so its cards say so instead."""
         if len(cards) <= MAX_EXPLAIN_TWEETS:
             return bool(cards)
-        for card in cards:
-            card.explain_note = (
-                f"Not explained: word highlighting is given for up to {MAX_EXPLAIN_TWEETS} "
-                "tweets analyzed at once."
-            )
+        note = (
+            f"Not explained: word highlighting is given for up to {MAX_EXPLAIN_TWEETS} tweets "
+            "analyzed at once."
+        )
+        with self._cards_view.batch():
+            for card in cards:
+                card.explain_note = note
         return False
 
     def _explain(self, tweets: list[str]) -> list[Explanation] | Exception:
@@ -180,8 +195,7 @@ class UserPage(FeedbackFlow):
         except Exception as exc:  # noqa: BLE001 - sorted out by _attach, never raised
             return exc
 
-    @staticmethod
-    def _attach(cards: list[PredictionCard], result: list[Explanation] | Exception) -> None:
+    def _attach(self, cards: list[PredictionCard], result: list[Explanation] | Exception) -> None:
         """Each card gets its explanation, or a note: the prediction stays either way.
 
         A failed explanation does not raise the banner: predictions worked, and the periodic
@@ -189,11 +203,13 @@ class UserPage(FeedbackFlow):
         """
         if isinstance(result, Exception):
             logger.warning("explain failed: %s", result)
-            for card in cards:
-                card.explain_note = EXPLAIN_FAILED
+            with self._cards_view.batch():
+                for card in cards:
+                    card.explain_note = EXPLAIN_FAILED
             return
-        for card, explanation in zip(cards, result, strict=True):
-            card.explanation = explanation
+        with self._cards_view.batch():
+            for card, explanation in zip(cards, result, strict=True):
+                card.explanation = explanation
 
     @param.depends("clear", watch=True)
     def reset(self) -> None:
@@ -222,52 +238,23 @@ class UserPage(FeedbackFlow):
             margin=(8, 10, 2, 10),
         )
 
-    def _empty_results(self) -> list[pn.viewable.Viewable]:
-        return [
-            theme.card(
-                theme.empty(
-                    "Results appear here: the sentiment of each tweet, how confident the model "
-                    "is, and buttons to tell us whether it got it right."
-                ),
-                css_class="ap-results-empty",
-            )
-        ]
-
     @param.depends("cards", watch=True)
     def _draw_cards(self) -> None:
-        """The first cards at once, the rest in small batches: the browser shows the first
-        ones while it lays out the others (a card is a dozen browser-side models)."""
-        cards = self.cards
-        if not cards:
-            self._results.objects = self._empty_results()
-            return
-        legend = theme.html_pane(
-            legend_html(), sizing_mode="stretch_width", margin=(0, 10), css_classes=["ap-legend"]
-        )
-        if len(cards) <= FIRST_CARDS or not _loop_running():
-            self._results.objects = [legend, *cards]
-            return
-        self._results.objects = [legend, *cards[:FIRST_CARDS]]
-        self._drawing = asyncio.get_running_loop().create_task(self._draw_rest(cards))
+        """The cards under one legend; all of them are one browser-side component."""
+        self._cards_view.draw(self.cards)
+        shown = bool(self.cards)
+        self._no_results.visible = not shown
+        self._legend.visible = self._cards_view.visible = shown
 
-    async def _draw_rest(self, cards: list[PredictionCard]) -> None:
-        for start in range(FIRST_CARDS, len(cards), BATCH_CARDS):
-            await asyncio.sleep(BATCH_PAUSE_SECONDS)
-            if self.cards is not cards:  # a newer submit or a clear took over
-                return
-            self._results.extend(cards[start : start + BATCH_CARDS])
-
-    @param.depends("history")
-    def _history_view(self) -> pn.viewable.Viewable:
-        if self.history.empty:
-            return theme.empty("No prediction yet in this session.")
+    def _new_history_table(self) -> pn.widgets.Tabulator:
+        """One table for the session, whose rows follow `history` (a new table per change
+        would be a new browser-side model each time)."""
         return pn.widgets.Tabulator(
             self.history,
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
             layout="fit_columns",
-            pagination="local" if len(self.history) > 10 else None,
             page_size=10,
             titles={c: c.capitalize() for c in TABLE_COLUMNS},
             formatters={"confidence": {"type": "html"}, "tweet": {"type": "textarea"}},
@@ -276,7 +263,21 @@ class UserPage(FeedbackFlow):
             configuration={"responsiveLayout": "collapse"},
             css_classes=["ap-history"],
             margin=(5, 10),
+            visible=False,
         )
+
+    @param.depends("history", watch=True)
+    def _redraw_history(self) -> None:
+        table = self._history_table
+        with pn.io.hold():
+            table.pagination = "local" if len(self.history) > 10 else None
+            table.value = self.history
+            table.visible = not self.history.empty
+
+    def _history_view(self) -> pn.viewable.Viewable:
+        empty = theme.empty("No prediction yet in this session.")
+        empty.visible = self.param.history.rx.pipe(lambda frame: frame.empty)
+        return pn.Column(empty, self._history_table, sizing_mode="stretch_width", margin=0)
 
     def __panel__(self) -> pn.viewable.Viewable:
         text = pn.widgets.TextAreaInput.from_param(
@@ -338,18 +339,10 @@ class UserPage(FeedbackFlow):
                     justify_content="space-between",
                     align_items="center",
                 ),
-                self._history_view,
+                self._history_view(),
                 css_class="ap-session",
                 margin=(14, 5, 8, 5),
             ),
             sizing_mode="stretch_width",
             css_classes=["ap-page"],
         )
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -7,8 +7,8 @@ show (written down, not asserted)."""
 from __future__ import annotations
 
 import json
+import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -190,24 +190,59 @@ def test_the_ops_page_fits_the_screen(
     context.close()
 
 
+# The time of the frame in which the page's last card is laid out and holds `text`, false
+# before.
+# Checked at every animation frame, so the figure is not rounded up to a polling interval.
+# The page is made of shadow roots, which `querySelectorAll` and `textContent` do not enter.
+CARD_SHOWN = """(text) => {
+  const deepText = (node) => {
+    let found = node.shadowRoot ? deepText(node.shadowRoot) : "";
+    for (const child of node.childNodes) {
+      found += child.nodeType === Node.TEXT_NODE ? child.data : deepText(child);
+    }
+    return found;
+  };
+  let last = null;
+  const walk = (root) => {
+    for (const element of root.querySelectorAll("*")) {
+      if (element.classList.contains("ap-prediction")) last = element;
+      if (element.shadowRoot) walk(element.shadowRoot);
+    }
+  };
+  walk(document);
+  const shown = last && last.getBoundingClientRect().height > 0 && deepText(last).includes(text);
+  return shown ? performance.now() : false;
+}"""
+BATCHES = 3
+
+
 def test_fifty_tweets_show_quickly(browser: Any, layout_url: str) -> None:  # noqa: F811
-    """Time from the click to the 50th card on screen; written to test-artifacts/, reported
-    in docs/dashboard.md, not asserted (it depends on the machine)."""
+    """Time from the click to the 50th card laid out, for a session's first batch and the next
+    ones; written to test-artifacts/, reported in docs/dashboard.md, not asserted (it depends
+    on the machine and its load)."""
     expect = sync_api.expect
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{layout_url}/")
     expect(page.locator(".ap-server-status")).to_contain_text("Model server ready")
-    tweets = "\n".join(f"flight {i} was late again but the crew was kind" for i in range(50))
-    page.locator(".ap-input textarea").fill(tweets)
-    start = time.perf_counter()
-    page.locator(".ap-submit button").click()
-    expect(page.locator(".ap-prediction").first).to_contain_text("flight 0", timeout=60_000)
-    first = time.perf_counter() - start
-    expect(page.locator(".ap-prediction")).to_have_count(50, timeout=60_000)
-    expect(page.locator(".ap-prediction").nth(49)).to_contain_text("flight 49")
-    seconds = time.perf_counter() - start
+    seconds = []
+    for batch in range(BATCHES):
+        tweets = [
+            f"flight {i} of batch {batch} was late again but the crew was kind" for i in range(50)
+        ]
+        page.locator(".ap-input textarea").fill("\n".join(tweets))
+        page.wait_for_timeout(500)  # the text reaches the server before the click, as a user's
+        clicked = page.evaluate("performance.now()")
+        page.locator(".ap-submit button").click()
+        # The cards are drawn in order: the 50th on the page means all of them are.
+        shown = page.wait_for_function(
+            CARD_SHOWN, arg=tweets[-1], polling="raf", timeout=60_000
+        ).json_value()
+        seconds.append(round((shown - clicked) / 1000, 2))
+        expect(page.locator(".ap-prediction")).to_have_count(50)
+        expect(page.locator(".ap-prediction").first).to_contain_text(tweets[0])
     page.close()
     ARTIFACTS.mkdir(exist_ok=True)
-    record = {"tweets": 50, "first_card_seconds": round(first, 2), "seconds": round(seconds, 2)}
+    load = [round(x, 1) for x in os.getloadavg()]
+    record = {"tweets": 50, "seconds": seconds, "load_average": load}
     Path(ARTIFACTS / "dashboard-render.json").write_text(json.dumps(record))
-    print(f"first card in {first:.2f} s, 50 tweets shown in {seconds:.2f} s")
+    print(f"50 tweets shown in {seconds} s (first batch of the session first; load {load})")

@@ -13,6 +13,7 @@ from dashboard.client import Explanation, ModelServerClient, TokenContribution
 from dashboard.connection import ServerConnection
 from dashboard.explain_view import explanation_html
 from dashboard.user import UserPage
+from dashboard.user_card import PredictionCard
 from dashboard.words import EXPLAIN_FAILED
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import dead_url, settings_for
@@ -27,6 +28,11 @@ def make_page(
     settings.setdefault("feedback_undo_seconds", 0)  # sent at once; the undo has its own test
     s = settings_for(url, **settings)
     return UserPage(ServerConnection(s, transport=transport), s)
+
+
+def click(card: PredictionCard, action: str, value: str | None = None) -> None:
+    """What a card's button or select sends from the browser, run to its end."""
+    asyncio.run(card.handle({"action": action, "value": value}))
 
 
 class BrokenExplainer(httpx.BaseTransport):
@@ -45,7 +51,7 @@ class BrokenExplainer(httpx.BaseTransport):
 def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: RunningServer) -> None:
     page = make_page(model_server.url)
     page.text = f"{HAPPY}\n\n   {ANGRY}  \n"
-    page.param.trigger("submit")  # what the button does
+    page.param.trigger("submit")  # what the button does: `classify` on an event loop
 
     assert [c.prediction.text for c in page.cards] == [HAPPY, ANGRY]
     assert [c.prediction.label for c in page.cards] == ["positive", "negative"]
@@ -66,12 +72,16 @@ def test_one_tweet_per_line_gets_label_confidence_and_version(model_server: Runn
     for row, card in zip(exported, page.cards, strict=True):
         # The card and the export show one number: the card's rounding rule.
         assert f"{row['confidence_percent']} % confident" in card.summary_html()
+    # The browser draws exactly these cards, in this order.
+    drawn = page._cards_view.cards
+    assert [c["id"] for c in drawn] == [c.feedback_id for c in page.cards]
+    assert [c["summary"] for c in drawn] == [c.summary_html() for c in page.cards]
 
 
 def test_each_prediction_comes_with_its_words_highlighted(model_server: RunningServer) -> None:
     page = make_page(model_server.url)
     page.text = f"{HAPPY}\n{ANGRY}"
-    page.param.trigger("submit")
+    asyncio.run(page.classify())
 
     happy, angry = (card.explanation for card in page.cards)
     assert happy is not None and angry is not None
@@ -83,6 +93,7 @@ def test_each_prediction_comes_with_its_words_highlighted(model_server: RunningS
     shown = explanation_html(happy)
     assert '<span class="ap-tok ap-tok-pos"' in shown
     assert 'title="love: toward positive, +' in shown and ">love</span>" in shown
+    assert page._cards_view.words[page.cards[0].feedback_id] == page.cards[0].words_html()
     pn.panel(page).get_root()
 
 
@@ -98,7 +109,7 @@ def test_a_failed_explanation_keeps_the_prediction(
 ) -> None:
     page = make_page(model_server.url, transport=BrokenExplainer(status, body))
     page.text = HAPPY
-    page.param.trigger("submit")
+    asyncio.run(page.classify())
 
     [card] = page.cards
     assert card.prediction.label == "positive" and page.message_kind == "success"
@@ -114,7 +125,7 @@ def test_a_batch_over_the_explain_limit_is_classified_without_highlighting(
 ) -> None:
     page = make_page(model_server.url, max_tweets=40)
     page.text = "\n".join(f"flight {i} was fine" for i in range(33))
-    page.classify()
+    asyncio.run(page.classify())
     assert len(page.cards) == 33
     assert all(card.explanation is None for card in page.cards)
     assert "up to 32 tweets" in page.cards[0].explain_note
@@ -138,10 +149,10 @@ def test_feedback_is_confirmed_stored_once_and_shown_in_history(
 ) -> None:
     page = make_page(model_server.url)
     page.text = ANGRY
-    page.classify()
+    asyncio.run(page.classify())
     card = page.cards[0]
 
-    card.param.trigger("mark_wrong")  # the "Wrong" button
+    click(card, "wrong")
 
     assert card.feedback_state == "stored", card.feedback_note
     assert card.feedback_note.startswith("✓ Thanks! Saved at ")
@@ -153,18 +164,18 @@ def test_feedback_is_confirmed_stored_once_and_shown_in_history(
     client = ModelServerClient(settings_for(model_server.url))
     again = client.feedback(card.prediction, verdict="wrong", feedback_id=card.feedback_id)
     assert again["duplicate"] is True
-    card.param.trigger("mark_correct")
+    click(card, "correct")
     assert card.verdict == "wrong"
 
 
 def test_picking_the_right_label_sends_it(model_server: RunningServer) -> None:
     page = make_page(model_server.url)
     page.text = HAPPY
-    page.classify()
+    asyncio.run(page.classify())
     card = page.cards[0]
     assert card.prediction.label == "positive"
 
-    card.right_label = "negative"  # the "Pick the right label" select
+    click(card, "label", "negative")  # the "Pick the right label" select
 
     assert card.feedback_state == "stored"
     assert card.verdict == "wrong"
@@ -186,7 +197,7 @@ def test_empty_long_or_too_many_tweets_get_an_inline_message(
 ) -> None:
     page = make_page(model_server.url, max_tweet_chars=40, max_tweets=3)
     page.text = text
-    page.classify()
+    asyncio.run(page.classify())
     assert expected in page.message
     assert page.message_kind == "warning"
     assert page.cards == []
@@ -198,7 +209,7 @@ def test_banner_when_the_server_is_down_then_clears_when_it_is_back(
 ) -> None:
     page = make_page(dead_url())
     page.text = HAPPY
-    page.classify()  # no exception reaches the user
+    asyncio.run(page.classify())  # no exception reaches the user
 
     assert page.connection.status == "down"
     assert "unavailable" in page.connection.banner
@@ -211,7 +222,7 @@ def test_banner_when_the_server_is_down_then_clears_when_it_is_back(
     assert page.connection.status == "ready"
     assert page.connection.banner == ""
     assert "Not analyzed" not in page.message and "back" in page.message  # not stale
-    page.classify()
+    asyncio.run(page.classify())
     assert page.cards[0].prediction.label == "positive"
 
 
@@ -220,17 +231,17 @@ def test_feedback_while_the_server_is_down_fails_softly_and_can_be_retried(
 ) -> None:
     page = make_page(model_server.url)
     page.text = HAPPY
-    page.classify()
+    asyncio.run(page.classify())
     card = page.cards[0]
     page.connection.server_url = dead_url()
 
-    card.param.trigger("mark_correct")
+    click(card, "correct")
     assert card.feedback_state == "failed"
     assert "Not stored" in card.feedback_note
     assert page.connection.banner
 
     page.connection.server_url = model_server.url
-    card.param.trigger("mark_correct")
+    click(card, "correct")
     assert card.feedback_state == "stored"
     assert page.connection.banner == ""
 
@@ -248,7 +259,7 @@ def test_a_server_that_is_up_but_not_ready_shows_a_loading_banner() -> None:
     assert connection.status == "loading"
     assert "not ready" in connection.banner
     page.text = HAPPY
-    page.classify()
+    asyncio.run(page.classify())
     assert connection.status == "down" and "model not loaded" in connection.banner
 
 
@@ -256,8 +267,8 @@ def test_the_page_renders_with_results_and_history(model_server: RunningServer) 
     page = make_page(model_server.url)
     pn.panel(page).get_root()  # the empty page
     page.text = f"{HAPPY}\n{ANGRY}"
-    page.classify()
-    page.send_feedback(page.cards[1], verdict="correct")
+    asyncio.run(page.classify())
+    asyncio.run(page.send_feedback(page.cards[1], verdict="correct"))
     root = pn.panel(page).get_root()
     assert root is not None
     page.param.trigger("clear")
@@ -275,16 +286,16 @@ def test_a_refused_token_points_at_the_auth_setting() -> None:
 def test_feedback_can_be_undone_before_it_is_sent(model_server: RunningServer) -> None:
     page = make_page(model_server.url, feedback_undo_seconds=0.3)
     page.text = f"{HAPPY}\n{ANGRY}"
-    page.classify()
+    asyncio.run(page.classify())
     kept, undone = page.cards
     client = ModelServerClient(settings_for(model_server.url))
 
     async def click_then_wait() -> None:
-        await kept._on_correct()  # what the buttons run
-        await undone._on_wrong()
+        await kept.handle({"action": "correct"})  # what the buttons send
+        await undone.handle({"action": "wrong"})
         assert kept.feedback_state == undone.feedback_state == "pending"
         assert "Undo" in undone.feedback_note
-        undone.param.trigger("undo")
+        await undone.handle({"action": "undo"})
         assert undone.feedback_state == "none" and "nothing was sent" in undone.feedback_note
         await asyncio.sleep(0.6)
 
@@ -303,13 +314,34 @@ def test_feedback_can_be_undone_before_it_is_sent(model_server: RunningServer) -
 def test_feedback_held_for_undo_is_sent_when_the_session_ends(model_server: RunningServer) -> None:
     page = make_page(model_server.url, feedback_undo_seconds=60)
     page.text = ANGRY
-    page.classify()
+    asyncio.run(page.classify())
     [card] = page.cards
 
-    async def click() -> None:
-        await card._on_wrong()
-
-    asyncio.run(click())
+    click(card, "wrong")
     assert card.feedback_state == "pending"
-    page.flush()  # what closing the tab runs
+    asyncio.run(page.flush())  # what closing the tab runs
     assert card.feedback_state == "stored" and card.verdict == "wrong"
+
+
+def test_a_click_in_the_browser_reaches_its_card(
+    model_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The card list routes `model.send_msg({id, action})` to the card of that id; the browser
+    then draws the card's new state from `feedback`."""
+    page = make_page(model_server.url)
+    page.text = f"{HAPPY}\n{ANGRY}"
+    asyncio.run(page.classify())
+    happy, angry = page.cards
+    view = page._cards_view
+
+    view._handle_msg({"id": angry.feedback_id, "action": "label", "value": "positive"})
+
+    assert angry.feedback_state == "stored" and happy.feedback_state == "none"
+    assert view.feedback[angry.feedback_id] == {
+        "state": "stored", "note": angry.feedback_note, "label": "positive",
+    }  # fmt: skip
+    assert view.feedback[happy.feedback_id]["state"] == "none"
+    view._handle_msg({"id": "no-such-card", "action": "correct"})
+    view._handle_msg({"id": happy.feedback_id, "action": "delete"})
+    assert happy.feedback_state == "none"
+    assert "no card on the page" in caplog.text and "unknown card event" in caplog.text
