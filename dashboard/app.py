@@ -98,7 +98,7 @@ def _watch_server(connection: ServerConnection, settings: DashboardSettings) -> 
         return
 
     async def check() -> None:
-        await connection.check_async()
+        await connection.check()
 
     pn.state.onload(check)
     # Panel runs coroutine callbacks (its type hint says otherwise).

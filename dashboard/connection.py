@@ -51,12 +51,14 @@ class ServerConnection(pn.viewable.Viewer):  # type: ignore[misc]
         return ModelServerClient(self.settings, self.server_url, transport=self._transport)
 
     @param.depends("server_url", watch=True)
-    def _reconnect(self) -> None:
+    async def _reconnect(self) -> None:
+        """A new URL gets a new client and is checked at once (param awaits this watcher on
+        Panel's loop, or to completion when no loop runs)."""
         with self._lock:
             old, self.client = self.client, self._new_client()
         old.close()
         self.status, self.served = "unknown", {}
-        self.check()
+        await self.check()
 
     def probe(self) -> tuple[Health, dict[str, Any] | None]:
         """Ask /v2/health/ready (and /v1/info when newly ready); blocking, never raises."""
@@ -96,12 +98,9 @@ class ServerConnection(pn.viewable.Viewer):  # type: ignore[misc]
             self.mark_down(health.detail)
         return health
 
-    def check(self) -> Health:
-        """Check the server now and update the banner; never raises."""
-        return self.apply(*self.probe())
-
-    async def check_async(self) -> Health:
-        """`check` for the page's callbacks: the HTTP call runs off the event loop."""
+    async def check(self) -> Health:
+        """Check the server now and update the banner; never raises. The one path the page
+        load, the periodic check and a new URL take: the HTTP call runs off the event loop."""
         return self.apply(*await asyncio.to_thread(self.probe))
 
     def mark_down(self, reason: object) -> None:

@@ -215,7 +215,7 @@ def test_banner_when_the_server_is_down_then_clears_when_it_is_back(
     assert "unavailable" in page.connection.banner
     assert page.message_kind == "danger" and "Your text is kept" in page.message
     assert page.text == HAPPY and page.cards == []
-    assert page.connection.check().reachable is False
+    assert asyncio.run(page.connection.check()).reachable is False
 
     page.connection.server_url = model_server.url  # the server "returns"
 
@@ -255,7 +255,7 @@ def test_a_server_that_is_up_but_not_ready_shows_a_loading_banner() -> None:
     settings = settings_for("http://predictor.example")
     connection = ServerConnection(settings, transport=httpx.MockTransport(handler))
     page = UserPage(connection, settings)
-    connection.check()
+    asyncio.run(connection.check())
     assert connection.status == "loading"
     assert "not ready" in connection.banner
     page.text = HAPPY
@@ -278,7 +278,7 @@ def test_the_page_renders_with_results_and_history(model_server: RunningServer) 
 def test_a_refused_token_points_at_the_auth_setting() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(403, json={"error": "denied"}))
     connection = ServerConnection(settings_for("https://isvc.example"), transport=transport)
-    connection.check()
+    asyncio.run(connection.check())
     assert connection.status == "down"
     assert "AIRPARADIS_DASHBOARD_AUTH_HEADER" in connection.banner
 
