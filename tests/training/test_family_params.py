@@ -74,8 +74,16 @@ def test_every_optuna_trial_is_a_valid_parameter_set(name: str) -> None:
 @pytest.mark.parametrize(
     ("env", "args", "message"),
     [
-        ({"AIRPARADIS_TRAIN_RNN_CELL": "cnn"}, [], "rnn.cell: Input should be"),
-        ({"AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN": "2"}, [], "transformer.max_len: Input should"),
+        (
+            {"AIRPARADIS_TRAIN_RNN_CELL": "cnn"},
+            [],
+            "AIRPARADIS_TRAIN_RNN_CELL (rnn.cell): Input should be",
+        ),
+        (
+            {"AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN": "2"},
+            [],
+            "AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN (transformer.max_len): Input",
+        ),
         ({}, ["--param", "cell=cnn"], "invalid rnn parameters: cell: Input should be"),
     ],
 )
