@@ -44,8 +44,18 @@ class FeedbackReceipt(_Answer):
     alert: dict[str, Any] | None = Field(default=None, description="The alert it fired, if any.")
 
 
+class Limits(_Answer):
+    """What one request may hold, as the server enforces it (a 4xx beyond): declared once, in
+    the server's settings, and read from here by its clients (the dashboard checks a tweet's
+    length before sending it)."""
+
+    max_tweet_chars: int = Field(description="Longest tweet accepted, in characters.")
+    max_instances: int = Field(description="Most tweets in one predict request.")
+    max_explain_instances: int = Field(description="Most tweets in one `:explain` request.")
+
+
 class ModelInfo(_Answer):
-    """`GET /v1/info`: which model is served."""
+    """`GET /v1/info`: which model is served, under which name, and what a request may hold."""
 
     name: str = Field(description="Name in the KServe routes.")
     ready: bool
@@ -69,6 +79,9 @@ class ModelInfo(_Answer):
     started_at: datetime | None = Field(
         default=None,
         description="When the server process started (UTC): its counters count from then.",
+    )
+    limits: Limits | None = Field(
+        default=None, description="The server's request limits; None from an older server."
     )
 
 

@@ -81,10 +81,9 @@ def main() -> None:
     try:
         app(prog_name="airparadis")
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or exc.title}: {error['msg']}"
-            for error in exc.errors()
-        )
+        from airparadis.settings import settings_problems
+
+        problems = settings_problems(exc)
         typer.secho(f"error: invalid {exc.title} configuration: {problems}", fg="red", err=True)
         raise SystemExit(2) from exc
     except OSError as exc:

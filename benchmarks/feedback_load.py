@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from benchmarks import bench_parser
 from benchmarks.families import write_section
 from benchmarks.load import LoadResult, wrk_post
-from benchmarks.run import Server, _cpu_seconds, _start
+from benchmarks.servers import Server, cpu_seconds, start_server
 
 SECTION = "## Feedback under load"
 POINTS = (0, 50_000)
@@ -123,7 +123,7 @@ def _drop_schema(schema: str) -> None:
 
 def serve_bundle(bundle: Path, home: Path, **env: str) -> Server:
     """`airparadis serve` on `bundle` under `home`, its settings from `env` alone."""
-    return _start(
+    return start_server(
         "TF-IDF + LR",
         [sys.executable, "-m", "airparadis", "serve", "--model-uri", str(bundle), "--port"],
         home, "/v2/health/ready", **env,
@@ -145,9 +145,9 @@ def measure_point(backend: str, rows: int, bundle: Path, tmp: Path) -> FeedbackP
         )  # fmt: skip
         try:
             wrk_post(f"{server.url}/v1/feedback", BODY, CONNECTIONS, 2)  # warm-up
-            cpu_before = _cpu_seconds(server.process.pid)
+            cpu_before = cpu_seconds(server.process.pid)
             load = wrk_post(f"{server.url}/v1/feedback", BODY, CONNECTIONS, SECONDS)
-            cpu_ms = 1000 * (_cpu_seconds(server.process.pid) - cpu_before) / max(load.requests, 1)
+            cpu_ms = 1000 * (cpu_seconds(server.process.pid) - cpu_before) / max(load.requests, 1)
         finally:
             server.process.terminate()
             server.process.wait(timeout=30)

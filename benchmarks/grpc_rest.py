@@ -19,7 +19,14 @@ from pathlib import Path
 from benchmarks import bench_parser
 from benchmarks.families import write_section
 from benchmarks.load import wrk_post
-from benchmarks.run import MODEL_NAME, Server, _cpu_seconds, _free_port, _start, _train
+from benchmarks.servers import (
+    MODEL_NAME,
+    Server,
+    cpu_seconds,
+    free_port,
+    start_server,
+    train_bundle,
+)
 
 SECTION = "## gRPC against REST (single tweet, TF-IDF + LR)"
 ROUNDS = 3
@@ -52,7 +59,7 @@ def _protocol_load(protocol: str, target: str, tweet: str, level: int) -> dict[s
 
 
 def _measure(server: Server, grpc_port: int, tweet: str, client: str, level: int) -> Point:
-    before = _cpu_seconds(server.process.pid)
+    before = cpu_seconds(server.process.pid)
     if client == "REST v1 (wrk)":
         wrk = wrk_post(server.predict_url, {"instances": [tweet]}, level, int(SECONDS))
         figures = {"requests": wrk.requests, "failures": wrk.non_2xx, "rps": wrk.rps,
@@ -64,7 +71,7 @@ def _measure(server: Server, grpc_port: int, tweet: str, client: str, level: int
             else ("rest", int(server.url.rsplit(":", 1)[1]))
         )
         figures = _protocol_load(protocol, f"127.0.0.1:{port}", tweet, level)
-    cpu = _cpu_seconds(server.process.pid) - before
+    cpu = cpu_seconds(server.process.pid) - before
     return Point(
         client, level, figures["rps"], figures["p50_ms"], figures["p99_ms"],
         int(figures["failures"]), 1e6 * cpu / max(figures["requests"], 1),
@@ -79,9 +86,9 @@ def measure(data: list[Path]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         print("training tfidf_lr", flush=True)
-        tweet = _train("tfidf_lr", data, home / "bundle", TRAIN_ROWS)[0]
-        grpc_port = _free_port()
-        server = _start(
+        tweet = train_bundle("tfidf_lr", data, home / "bundle", TRAIN_ROWS)[0]
+        grpc_port = free_port()
+        server = start_server(
             "TF-IDF + LR",
             [sys.executable, "-m", "airparadis", "serve", "--model-uri", str(home / "bundle"),
              "--port"],

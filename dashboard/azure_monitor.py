@@ -51,7 +51,7 @@ def query_alerts(
 
     `client_options` go to ``LogsQueryClient`` (endpoint, transport, retry settings).
     """
-    if not settings.azure_monitor_enabled:
+    if not settings.azure_monitor.enabled:
         raise AzureMonitorUnavailable("Azure Monitor is not configured")
     try:
         from azure.monitor.query import LogsQueryClient, LogsQueryStatus
@@ -67,17 +67,17 @@ def query_alerts(
         credential = DefaultAzureCredential()
 
     client = LogsQueryClient(credential, **client_options)
-    timespan = timedelta(hours=settings.azure_monitor_timespan_hours)
+    timespan = timedelta(hours=settings.azure_monitor.timespan_hours)
     try:
-        if settings.azure_monitor_workspace_id:
-            query = settings.azure_monitor_query or WORKSPACE_QUERY
+        if settings.azure_monitor.workspace_id:
+            query = settings.azure_monitor.query or WORKSPACE_QUERY
             result = client.query_workspace(
-                settings.azure_monitor_workspace_id, query, timespan=timespan
+                settings.azure_monitor.workspace_id, query, timespan=timespan
             )
         else:
-            query = settings.azure_monitor_query or RESOURCE_QUERY
+            query = settings.azure_monitor.query or RESOURCE_QUERY
             result = client.query_resource(
-                str(settings.azure_monitor_resource_id), query, timespan=timespan
+                str(settings.azure_monitor.resource_id), query, timespan=timespan
             )
     except Exception as exc:
         raise AzureMonitorUnavailable(f"Azure Monitor query failed: {_first_line(exc)}") from exc

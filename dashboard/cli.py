@@ -31,6 +31,12 @@ def dashboard(
     try:
         settings = DashboardSettings(**overrides)
         serve(settings)
-    except (ValidationError, AuthMisconfigured) as exc:
+    except ValidationError as exc:
+        from airparadis.settings import settings_problems
+
+        typer.secho(f"error: invalid dashboard configuration: {settings_problems(exc)}",
+                    fg="red", err=True)  # fmt: skip
+        raise typer.Exit(2) from exc
+    except AuthMisconfigured as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc

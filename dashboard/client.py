@@ -13,7 +13,14 @@ from pydantic import ValidationError
 
 from airparadis.client import RequestRejected, SentimentClient, ServerUnavailable
 from airparadis.drift import InputStats
-from airparadis.schemas import AlertsAnswer, DriftSummary, InputStatsOut, Label, ModelInfo
+from airparadis.schemas import (
+    AlertsAnswer,
+    DriftSummary,
+    InputStatsOut,
+    Label,
+    Limits,
+    ModelInfo,
+)
 from dashboard.settings import DashboardSettings
 
 __all__ = ["ModelServerClient", "RequestRejected", "ServerUnavailable"]
@@ -30,10 +37,6 @@ class Prediction:
     def confidence(self) -> float:
         """Probability of the predicted label."""
         return self.probability if self.label == "positive" else 1.0 - self.probability
-
-
-MAX_EXPLAIN_TWEETS = 32
-"""The server's limit on tweets per ``:explain`` call."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,12 @@ class Health:
 
 
 class ModelServerClient:
-    """Calls of the model server (local process or KServe InferenceService)."""
+    """Calls of the model server (local process or KServe InferenceService).
+
+    The model's name in the routes and the request limits are the server's own settings
+    (`AIRPARADIS_SERVER_SERVED_NAME`, `AIRPARADIS_SERVER_MAX_TWEET_CHARS`): the client reads
+    them from ``/v1/info`` before its first model call, so each is declared once, there.
+    """
 
     def __init__(
         self,
@@ -103,19 +111,34 @@ class ModelServerClient:
             headers["Authorization"] = settings.auth_header.get_secret_value()
         if settings.host_header:
             headers["Host"] = settings.host_header
-        self.model_name = settings.model_name
         self.api = SentimentClient(
             server_url or settings.server_url,
-            settings.model_name,
             headers=headers,
             timeout=settings.timeout_seconds,
             transport=transport,
             refused_hint="check the auth header setting (AIRPARADIS_DASHBOARD_AUTH_HEADER)",
         )
         self.base_url = self.api.base_url
+        self.served: ModelInfo | None = None
+        """The last ``/v1/info`` answer; None until the server has given one."""
 
     def close(self) -> None:
         self.api.close()
+
+    @property
+    def served_name(self) -> str | None:
+        """The model's name in the KServe routes, as the server said; None until it has."""
+        return self.served.name if self.served else None
+
+    @property
+    def limits(self) -> Limits | None:
+        """The server's request limits; None until it has said (or from an older server)."""
+        return self.served.limits if self.served else None
+
+    def _learn_name(self) -> None:
+        """Ask ``/v1/info`` once, before the first call of a route named after the model."""
+        if self.served is None:
+            self.info()
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self.api.send(method, path, **kwargs)
@@ -128,15 +151,18 @@ class ModelServerClient:
         return body
 
     def predict(self, texts: list[str]) -> list[Prediction]:
+        self._learn_name()
         return [
             Prediction(text, p.label, p.probability, p.model_version)
             for text, p in zip(texts, self.api.predict(texts), strict=True)
         ]
 
     def explain(self, texts: list[str]) -> list[Explanation]:
-        """Token contributions of each tweet (at most `MAX_EXPLAIN_TWEETS`, else a 4xx)."""
+        """Token contributions of each tweet (at most the server's `max_explain_instances`,
+        else a 4xx)."""
+        self._learn_name()
         body = self._json(
-            "POST", f"/v1/models/{self.model_name}:explain", json={"instances": texts}
+            "POST", f"/v1/models/{self.api.model_name}:explain", json={"instances": texts}
         )
         try:
             return [_explanation(t, e) for t, e in zip(texts, body["explanations"], strict=True)]
@@ -172,7 +198,10 @@ class ModelServerClient:
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def info(self) -> ModelInfo:
-        return self.api.info()
+        """Which model is served; the model routes follow the name it gives."""
+        info = self.api.info()
+        self.api.model_name, self.served = info.name, info
+        return info
 
     def feedback_labels(self) -> dict[str, int]:
         """Labelled feedback collected so far, by label (negative, positive)."""

@@ -12,6 +12,7 @@ import httpx
 import panel as pn
 import param
 
+from airparadis.schemas import Limits
 from dashboard import theme
 from dashboard.client import Health, ModelServerClient, RequestRejected, ServerUnavailable
 from dashboard.settings import DashboardSettings
@@ -117,6 +118,12 @@ class ServerConnection(pn.viewable.Viewer):  # type: ignore[misc]
     def mark_up(self) -> None:
         self.status = "ready"
         self.banner = ""
+
+    @property
+    def limits(self) -> Limits | None:
+        """What one request may hold, as the server said in ``/v1/info``; None until it has
+        answered (not reached yet, or a server older than the limits in its answer)."""
+        return self.client.limits
 
     @property
     def served_label(self) -> str:

@@ -121,7 +121,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             self.connection.client if health.reachable else None,
             window,
             read_registry=self.read_registry,
-            read_azure=self._read_azure if self.settings.azure_monitor_enabled else None,
+            read_azure=self._read_azure if self.settings.azure_monitor.enabled else None,
             unreachable=health.detail,
         )
         return health, info, snap
@@ -310,7 +310,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         if has_alerts:
             self._alerts_table.value = alerts_shown(snap.alerts)
         notes = [snap.notes[k] for k in ("alerts", "azure") if k in snap.notes]
-        self._alerts_notes.object = alert_notes_html(notes, self.settings.azure_monitor_enabled)
+        self._alerts_notes.object = alert_notes_html(notes, self.settings.azure_monitor.enabled)
 
     def _render_models(self, snap: OpsSnapshot) -> None:
         served = html.escape(served_line(snap.served))

@@ -317,15 +317,20 @@ def collect(
 
 
 def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str, Any]]:
-    """Feedback, metrics, alerts, drift and model info into `snap`; returns the predictor's
+    """Model info, feedback, metrics, alerts and drift into `snap`; returns the predictor's
     alerts."""
+    # First: it names the served model, whose latency series /metrics is filtered to.
+    try:
+        snap.served = client.info().model_dump(mode="json")
+    except (ServerUnavailable, RequestRejected) as exc:
+        logger.debug("info: %s", exc)
     try:
         rows = client.recent_feedback(snap.window_seconds)
         snap.feedback = feedback_bins(rows, snap.window_seconds, snap.taken_at)
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["feedback"] = f"Feedback not available: {exc}"
     try:
-        snap.metrics = parse_metrics(client.metrics_text(), client.model_name)
+        snap.metrics = parse_metrics(client.metrics_text(), client.served_name)
     except (ServerUnavailable, RequestRejected, ValueError) as exc:
         snap.notes["metrics"] = f"/metrics not available: {exc}"
     server_alerts: list[dict[str, Any]] = []
@@ -344,10 +349,6 @@ def _read_server(client: ModelServerClient, snap: OpsSnapshot) -> list[dict[str,
         snap.drift = client.drift()
     except (ServerUnavailable, RequestRejected) as exc:
         snap.notes["drift"] = f"Input drift not available: {exc}"
-    try:
-        snap.served = client.info().model_dump(mode="json")
-    except (ServerUnavailable, RequestRejected) as exc:
-        logger.debug("info: %s", exc)
     try:
         snap.labels = client.feedback_labels()
     except (ServerUnavailable, RequestRejected) as exc:

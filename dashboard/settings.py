@@ -2,20 +2,77 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from airparadis.settings import refuse_retired
+
+RETIRED = {
+    "AIRPARADIS_DASHBOARD_MODEL_NAME": "the dashboard reads the model's name from the server's "
+    "/v1/info; set it once, on the server, as AIRPARADIS_SERVER_SERVED_NAME",
+    "AIRPARADIS_DASHBOARD_MAX_TWEET_CHARS": "the dashboard reads the longest tweet from the "
+    "server's /v1/info; set it once, on the server, as AIRPARADIS_SERVER_MAX_TWEET_CHARS",
+}
+"""Variables the dashboard no longer reads, and what replaced them: one still set would be
+ignored while its value may differ from the server's, so the dashboard refuses to start."""
+
+
+class ExplainSettings(BaseModel):
+    """Which words of a tweet the user page highlights (``AIRPARADIS_DASHBOARD_EXPLAIN_*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(default=6, ge=1, le=50, description="Most highlighted words per tweet.")
+    min_share: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="A word is highlighted only when its push is at least this share of the "
+        "tweet's strongest one.",
+    )
+
+
+class AzureMonitorSettings(BaseModel):
+    """Fired alerts read from Azure Monitor, optional (``AIRPARADIS_DASHBOARD_AZURE_MONITOR_*``):
+    on when a workspace or a resource is named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_id: str | None = Field(
+        default=None, description="Log Analytics workspace id to query for fired alerts."
+    )
+    resource_id: str | None = Field(
+        default=None,
+        description="Azure resource id (Application Insights) to query instead of a workspace.",
+    )
+    query: str | None = Field(
+        default=None, description="KQL query of the alerts; unset means the default for the target."
+    )
+    timespan_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="How far back the Azure Monitor query looks."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.workspace_id or self.resource_id)
 
 
 class DashboardSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_DASHBOARD_", extra="ignore")
+    """The model's name and the request limits are not here: the server declares them and the
+    dashboard reads them from its ``/v1/info`` (`dashboard.client.ModelServerClient`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIRPARADIS_DASHBOARD_",
+        extra="ignore",
+        # AIRPARADIS_DASHBOARD_AZURE_MONITOR_WORKSPACE_ID is `azure_monitor.workspace_id`.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     # -- model server ------------------------------------------------------------------------
     server_url: str = Field(
         default="http://127.0.0.1:8080",
         description="Base URL of the model server or of the InferenceService.",
-    )
-    model_name: str = Field(
-        default="air-paradis-sentiment", description="Model name in the KServe routes."
     )
     auth_header: SecretStr | None = Field(
         default=None,
@@ -45,8 +102,11 @@ class DashboardSettings(BaseSettings):
     )
 
     # -- user page ---------------------------------------------------------------------------
-    max_tweet_chars: int = Field(default=1000, ge=1, description="Longest tweet accepted.")
-    max_tweets: int = Field(default=50, ge=1, description="Most tweets classified at once.")
+    max_tweets: int = Field(
+        default=50,
+        ge=1,
+        description="Most tweets classified at once (never more than the server accepts).",
+    )
     health_check_seconds: float = Field(
         default=10.0, ge=1, description="How often a page checks the server is ready."
     )
@@ -57,15 +117,8 @@ class DashboardSettings(BaseSettings):
         description="A prediction whose P(positive) lies within this distance of the served "
         "threshold is shown as uncertain.",
     )
-    explain_top_k: int = Field(
-        default=6, ge=1, le=50, description="Most highlighted words per tweet."
-    )
-    explain_min_share: float = Field(
-        default=0.15,
-        ge=0,
-        le=1,
-        description="A word is highlighted only when its push is at least this share of the "
-        "tweet's strongest one.",
+    explain: ExplainSettings = Field(
+        default_factory=ExplainSettings, description="Word highlighting, one variable each."
     )
     airline_words: list[str] = Field(
         default_factory=lambda: ["air", "paradis", "airparadis"],
@@ -97,18 +150,9 @@ class DashboardSettings(BaseSettings):
     )
 
     # -- Azure Monitor (optional) ------------------------------------------------------------
-    azure_monitor_workspace_id: str | None = Field(
-        default=None, description="Log Analytics workspace id to query for fired alerts."
-    )
-    azure_monitor_resource_id: str | None = Field(
-        default=None,
-        description="Azure resource id (Application Insights) to query instead of a workspace.",
-    )
-    azure_monitor_query: str | None = Field(
-        default=None, description="KQL query of the alerts; unset means the default for the target."
-    )
-    azure_monitor_timespan_hours: float = Field(
-        default=24.0, gt=0, le=24 * 30, description="How far back the Azure Monitor query looks."
+    azure_monitor: AzureMonitorSettings = Field(
+        default_factory=AzureMonitorSettings,
+        description="Fired alerts from Azure Monitor, one variable each.",
     )
 
     # -- authentication (optional): Panel reads PANEL_OAUTH_* itself (see dashboard.auth) -----
@@ -121,6 +165,7 @@ class DashboardSettings(BaseSettings):
         default="groups", description="Claim of the id token that lists the user's groups."
     )
 
-    @property
-    def azure_monitor_enabled(self) -> bool:
-        return bool(self.azure_monitor_workspace_id or self.azure_monitor_resource_id)
+    @model_validator(mode="after")
+    def _no_retired_variable(self) -> DashboardSettings:
+        refuse_retired(RETIRED)
+        return self

@@ -12,7 +12,7 @@ import param
 
 from dashboard import theme
 from dashboard.certainty import certainty
-from dashboard.client import MAX_EXPLAIN_TWEETS, Explanation, Prediction, ServerUnavailable
+from dashboard.client import Explanation, Prediction, ServerUnavailable
 from dashboard.connection import ServerConnection
 from dashboard.explain_view import Highlighting, legend_html
 from dashboard.feedback_flow import FeedbackFlow
@@ -50,11 +50,10 @@ class UserPage(FeedbackFlow):
         self, connection: ServerConnection, settings: DashboardSettings, **params: Any
     ) -> None:
         super().__init__(connection, settings.feedback_undo_seconds, **params)
-        self.max_chars = settings.max_tweet_chars
-        self.max_tweets = settings.max_tweets
+        self.page_max_tweets = settings.max_tweets
         self.band = settings.uncertain_band
         self.highlighting = Highlighting(
-            settings.explain_top_k, settings.explain_min_share, tuple(settings.airline_words)
+            settings.explain.top_k, settings.explain.min_share, tuple(settings.airline_words)
         )
         connection.param.watch(self._on_status, "status")
         # All three are on the page from the start, so the first batch only sends its data
@@ -96,6 +95,19 @@ class UserPage(FeedbackFlow):
         if event.new == "ready" and self.message == SERVER_DOWN_MESSAGE:
             self._say("The model server is back: press Analyze sentiment again.", "info")
 
+    @property
+    def max_tweets(self) -> int:
+        """Tweets analyzed at once: this page's own cap, within the server's request limit."""
+        limits = self.connection.limits
+        return min(self.page_max_tweets, limits.max_instances if limits else self.page_max_tweets)
+
+    @property
+    def max_chars(self) -> int | None:
+        """The server's longest tweet (``/v1/info``); None until the server has said, when
+        the server's own answer (a 4xx naming its limit) is the check."""
+        limits = self.connection.limits
+        return limits.max_tweet_chars if limits else None
+
     def validate(self) -> list[str] | None:
         """The tweets to send, or None after explaining inline what is wrong with the input."""
         tweets = self.tweets()
@@ -108,12 +120,12 @@ class UserPage(FeedbackFlow):
                 "warning",
             )
             return None
-        too_long = [(i, len(t)) for i, t in enumerate(tweets, 1) if len(t) > self.max_chars]
-        if too_long:
+        limit = self.max_chars
+        too_long = [(i, len(t)) for i, t in enumerate(tweets, 1) if limit and len(t) > limit]
+        if limit and too_long:
             where = ", ".join(f"line {i} ({n:,} characters)" for i, n in too_long[:5])
             self._say(
-                f"Too long: {where}. A tweet may have at most {self.max_chars:,} characters.",
-                "warning",
+                f"Too long: {where}. A tweet may have at most {limit:,} characters.", "warning"
             )
             return None
         return tweets
@@ -125,6 +137,8 @@ class UserPage(FeedbackFlow):
         The HTTP calls run off the event loop, and the cards show before the explanation is
         asked for, so a slow explanation never delays them.
         """
+        if self.connection.limits is None:  # not asked yet: the limits come from the server
+            await self.connection.check()
         tweets = self.validate()
         if tweets is None:
             return
@@ -175,14 +189,16 @@ class UserPage(FeedbackFlow):
         return cards
 
     def _explainable(self, cards: list[PredictionCard]) -> bool:
-        """Whether to ask for explanations: one call covers at most `MAX_EXPLAIN_TWEETS`
-        tweets, and a bigger batch is not worth several (occlusion costs a model call per
-        word), so its cards say so instead."""
-        if len(cards) <= MAX_EXPLAIN_TWEETS:
+        """Whether to ask for explanations: one call covers at most the server's
+        `max_explain_instances` tweets, and a bigger batch is not worth several (occlusion
+        costs a model call per word), so its cards say so instead. A server that gave no
+        limits is asked, and its refusal is the card's note."""
+        limits = self.connection.limits
+        if limits is None or len(cards) <= limits.max_explain_instances:
             return bool(cards)
         note = (
-            f"Not explained: word highlighting is given for up to {MAX_EXPLAIN_TWEETS} tweets "
-            "analyzed at once."
+            f"Not explained: word highlighting is given for up to "
+            f"{limits.max_explain_instances} tweets analyzed at once."
         )
         with self._cards_view.batch():
             for card in cards:
@@ -227,6 +243,15 @@ class UserPage(FeedbackFlow):
 
     # -- view -------------------------------------------------------------------------------
     @param.depends("message", "message_kind")
+    def _hint_html(self, served: dict[str, Any]) -> str:
+        """The input's limits, redrawn when ``/v1/info`` (`served`) brings the server's."""
+        chars = self.max_chars if served else None
+        each = f", {chars:,} characters each" if chars else ""
+        return (
+            f'<span class="ap-muted">Up to {self.max_tweets} tweets at once{each}. '
+            f"{BINARY_NOTE}</span>"
+        )
+
     def _message_view(self) -> pn.viewable.Viewable:
         if not self.message:
             return pn.Spacer(height=0, margin=0)
@@ -306,8 +331,7 @@ class UserPage(FeedbackFlow):
             css_classes=["ap-clear"],
         )
         hint = theme.html_pane(
-            f'<span class="ap-muted">Up to {self.max_tweets} tweets at once, '
-            f"{self.max_chars:,} characters each. {BINARY_NOTE}</span>",
+            pn.bind(self._hint_html, self.connection.param.served),
             sizing_mode="stretch_width",
             margin=(4, 10),
             css_classes=["ap-binary-note"],

@@ -48,7 +48,7 @@ class SentimentModel(Model):  # type: ignore[misc]
         self.max_instances = settings.max_instances
         self.telemetry = telemetry or Telemetry(enabled=False)
         self.drift = DriftMonitor(
-            settings.drift_window, settings.drift_min_tweets, settings.drift_psi_threshold
+            settings.drift.window, settings.drift.min_tweets, settings.drift.psi_threshold
         )
         self.lifecycle = ModelLifecycle(
             name, model_uri, settings.reload_interval_seconds, self._on_swap, self._on_ready
@@ -112,6 +112,11 @@ class SentimentModel(Model):  # type: ignore[misc]
             "calibration": info.calibration if info else None,
             "training_prior": self.drift.training_prior if info else None,
             "error": self.load_error,
+            "limits": {
+                "max_tweet_chars": self.max_tweet_chars,
+                "max_instances": self.max_instances,
+                "max_explain_instances": MAX_EXPLAIN_INSTANCES,
+            },
         }
 
     # -- requests ----------------------------------------------------------------------------

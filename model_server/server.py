@@ -71,23 +71,23 @@ def run(settings: ServerSettings, platform: PlatformSettings) -> None:
         connect(platform)
     store = FeedbackStore(
         platform.feedback_url,
-        windows=(settings.alert_window_seconds, settings.misprediction_window_seconds),
+        windows=(settings.alert.window_seconds, settings.misprediction.window_seconds),
         pool_size=settings.feedback_db_pool_size,
     )
-    store.start_sync(settings.alert_sync_seconds)
+    store.start_sync(settings.alert.sync_seconds)
     rule = NegativeFeedbackRule(
         store,
-        settings.alert_threshold,
-        settings.alert_window_seconds,
-        settings.alert_min_distinct_clients,
+        settings.alert.threshold,
+        settings.alert.window_seconds,
+        settings.alert.min_distinct_clients,
     )
     # Our routes go first so that our model-aware /v2/health/ready wins over kserve's.
     misprediction = MispredictionRateRule(
         store,
-        settings.misprediction_threshold,
-        settings.misprediction_window_seconds,
-        settings.misprediction_min_feedback,
-        settings.alert_min_distinct_clients,
+        settings.misprediction.threshold,
+        settings.misprediction.window_seconds,
+        settings.misprediction.min_feedback,
+        settings.alert.min_distinct_clients,
     )
     MISPREDICTION_RATE.set_function(misprediction.scraped_rate)
     if telemetry.enabled:

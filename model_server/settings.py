@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RouteName = Literal[
@@ -12,8 +20,86 @@ RouteName = Literal[
 ]
 
 
+class AlertSettings(BaseModel):
+    """The rule that alerts on wrong-prediction feedbacks (``AIRPARADIS_SERVER_ALERT_*``); the
+    chart's `alerting` values and the Azure Monitor rule use the same numbers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: int = Field(
+        default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
+    )
+    window_seconds: int = Field(default=300, ge=1, description="Alert window, seconds.")
+    min_distinct_clients: int = Field(
+        default=2,
+        ge=1,
+        description="Distinct clients that must have sent a wrong verdict within a rule's "
+        "window for either wrong-prediction rule to alert, so that one user cannot page ops "
+        "alone; 1 counts verdicts whoever sent them.",
+    )
+    sync_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="How often the rolling feedback counts take in other replicas' feedback "
+        "from the shared store.",
+    )
+
+
+class MispredictionSettings(BaseModel):
+    """The rule that alerts on the rolling wrong-prediction rate
+    (``AIRPARADIS_SERVER_MISPREDICTION_*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_seconds: int = Field(
+        default=3600, ge=1, description="Window of the rolling wrong-prediction rate."
+    )
+    threshold: float = Field(
+        default=0.3, gt=0, le=1, description="Wrong-prediction rate that raises an alert."
+    )
+    min_feedback: int = Field(
+        default=20, ge=1, description="Verdicts needed in the window before the rate counts."
+    )
+
+
+class DriftSettings(BaseModel):
+    """Live inputs against the training reference (``AIRPARADIS_SERVER_DRIFT_*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: int = Field(
+        default=2000, ge=10, description="Latest live tweets compared with the drift reference."
+    )
+    min_tweets: int = Field(
+        default=200, ge=1, description="Tweets in the window before PSI is reported."
+    )
+    psi_threshold: float = Field(
+        default=0.25, gt=0, description="PSI above which /v1/drift reports drifting."
+    )
+
+    @model_validator(mode="after")
+    def _window_holds_enough(self) -> DriftSettings:
+        if self.min_tweets > self.window:
+            raise ValueError(
+                f"AIRPARADIS_SERVER_DRIFT_MIN_TWEETS ({self.min_tweets}) exceeds "
+                f"AIRPARADIS_SERVER_DRIFT_WINDOW ({self.window}): PSI would never be reported"
+            )
+        return self
+
+
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_SERVER_", extra="ignore")
+    """The model's name in the routes (`served_name`) and the request limits are declared here
+    only: clients (the dashboard) read them from ``/v1/info``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIRPARADIS_SERVER_",
+        extra="ignore",
+        # AIRPARADIS_SERVER_ALERT_WINDOW_SECONDS is `alert.window_seconds`: one split, after
+        # the group.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     model_uri: str | None = Field(
         default=None,
@@ -77,34 +163,16 @@ class ServerSettings(BaseSettings):
         description="Serve the API page: Swagger UI at /docs and ReDoc at /redoc (the chart's "
         "production profiles turn it off); /openapi.json stays.",
     )
-    alert_threshold: int = Field(
-        default=3, ge=1, description="Wrong-prediction feedbacks within the window that alert."
+    alert: AlertSettings = Field(
+        default_factory=AlertSettings,
+        description="The wrong-feedback count rule, one variable each.",
     )
-    alert_window_seconds: int = Field(default=300, ge=1, description="Alert window, seconds.")
-    alert_min_distinct_clients: int = Field(
-        default=2,
-        ge=1,
-        description="Distinct clients that must have sent a wrong verdict within a rule's "
-        "window for either wrong-prediction rule to alert, so that one user cannot page ops "
-        "alone; 1 counts verdicts whoever sent them.",
+    misprediction: MispredictionSettings = Field(
+        default_factory=MispredictionSettings,
+        description="The wrong-prediction rate rule, one variable each.",
     )
-    misprediction_window_seconds: int = Field(
-        default=3600, ge=1, description="Window of the rolling wrong-prediction rate."
-    )
-    misprediction_threshold: float = Field(
-        default=0.3, gt=0, le=1, description="Wrong-prediction rate that raises an alert."
-    )
-    misprediction_min_feedback: int = Field(
-        default=20, ge=1, description="Verdicts needed in the window before the rate counts."
-    )
-    drift_window: int = Field(
-        default=2000, ge=10, description="Latest live tweets compared with the drift reference."
-    )
-    drift_min_tweets: int = Field(
-        default=200, ge=1, description="Tweets in the window before PSI is reported."
-    )
-    drift_psi_threshold: float = Field(
-        default=0.25, gt=0, description="PSI above which /v1/drift reports drifting."
+    drift: DriftSettings = Field(
+        default_factory=DriftSettings, description="Input drift, one variable each."
     )
     auth_required: bool = Field(
         default=False, description="Feedback needs an API key or a bearer token (chart: on)."
@@ -129,13 +197,6 @@ class ServerSettings(BaseSettings):
         description="Comma-separated addresses (or CIDRs) of the proxies whose X-Forwarded-For "
         "names the client (the ingress); empty means the peer address is the client.",
     )
-    alert_sync_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=120,
-        description="How often the rolling feedback counts take in other replicas' feedback "
-        "from the shared store.",
-    )
     applicationinsights_connection_string: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
@@ -156,13 +217,4 @@ class ServerSettings(BaseSettings):
     def _ports_differ(self) -> ServerSettings:
         if self.grpc_port == self.http_port:
             raise ValueError(f"grpc_port and http_port are both {self.http_port}")
-        return self
-
-    @model_validator(mode="after")
-    def _drift_window_holds_enough(self) -> ServerSettings:
-        if self.drift_min_tweets > self.drift_window:
-            raise ValueError(
-                f"drift_min_tweets ({self.drift_min_tweets}) exceeds drift_window "
-                f"({self.drift_window}): PSI would never be reported"
-            )
         return self

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
@@ -29,48 +29,25 @@ COMPONENTS = (
 )
 
 
-def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+def _on_path() -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
+
+
+def settings_fields(cls: type[BaseSettings]) -> list[tuple[list[str], FieldInfo]]:
+    """(variables, field) of every setting of `cls` (`airparadis.settings.settings_fields`)."""
+    _on_path()
+    from airparadis.settings import settings_fields as fields
+
+    return fields(cls)
+
+
+def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    _on_path()
     return [
         (title, getattr(importlib.import_module(module), name))
         for title, module, name in COMPONENTS
     ]
-
-
-def nested_model(field: FieldInfo) -> type[BaseModel] | None:
-    """The model of a nested field (a family's parameters), read one variable per field."""
-    annotation = field.annotation
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def settings_fields(cls: type[BaseSettings]) -> list[tuple[list[str], FieldInfo]]:
-    """(variables, field) for every setting, a nested model's fields one by one: with
-    ``env_nested_delimiter="_"`` and one split, `rnn.cell` reads ``<PREFIX>RNN_CELL``."""
-    rows: list[tuple[list[str], FieldInfo]] = []
-    for name, field in cls.model_fields.items():
-        nested = nested_model(field)
-        if nested is None:
-            rows.append((variables(cls, name, field), field))
-            continue
-        delimiter = str(cls.model_config.get("env_nested_delimiter") or "")
-        assert delimiter, f"{cls.__name__}.{name} is a nested model without a delimiter"
-        for variable in variables(cls, name, field):
-            rows += [
-                ([f"{variable}{delimiter}{sub}".upper()], sub_field)
-                for sub, sub_field in nested.model_fields.items()
-            ]
-    return rows
-
-
-def variables(cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]:
-    """The environment variables a field reads, as pydantic-settings resolves them."""
-    alias = field.validation_alias
-    if alias is not None:
-        return [str(choice) for choice in getattr(alias, "choices", [alias])]
-    return [(str(cls.model_config.get("env_prefix", "")) + name).upper()]
 
 
 def _default(field: FieldInfo) -> str:
@@ -84,6 +61,8 @@ def _default(field: FieldInfo) -> str:
         return "unset"
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        value = json.dumps(value)
     if hasattr(value, "get_secret_value"):
         return "(secret)"
     return f"`{value}`"

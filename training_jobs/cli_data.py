@@ -28,7 +28,7 @@ def download(
     settings = TrainingSettings()
     try:
         files = download_archive(
-            url or settings.download_url, dest, settings.download_md5 if md5 is None else md5
+            url or settings.download.url, dest, settings.download.md5 if md5 is None else md5
         )
     except DownloadError as exc:
         raise usage_error(str(exc)) from exc

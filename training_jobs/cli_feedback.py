@@ -77,11 +77,11 @@ def replay_feedback(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request hides the bar
     settings = TrainingSettings()
     key = api_key or (
-        settings.replay_api_key.get_secret_value() if settings.replay_api_key else None
+        settings.replay.api_key.get_secret_value() if settings.replay.api_key else None
     )
     try:
         files = check_sources(data)
-        client = FeedbackClient(server or settings.replay_server_url, api_key=key)
+        client = FeedbackClient(server or settings.replay.server_url, api_key=key)
     except DataError as exc:
         raise usage_error(str(exc)) from exc
     except ReplayRefused as exc:

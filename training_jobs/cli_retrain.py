@@ -100,9 +100,9 @@ def _calibration_summary(calibration: object) -> str:
 def _live_prior(settings: TrainingSettings) -> PriorEstimate | None:
     from training_jobs.replay import FeedbackClient, ReplayError
 
-    key = settings.replay_api_key.get_secret_value() if settings.replay_api_key else None
+    key = settings.replay.api_key.get_secret_value() if settings.replay.api_key else None
     try:
-        client = FeedbackClient(settings.replay_server_url, key)
+        client = FeedbackClient(settings.replay.server_url, key)
         try:
             return client.live_prior()
         finally:

@@ -39,7 +39,7 @@ costs milliseconds a tweet, so the full split would dominate a retrain."""
 
 def generic_gate_frame(settings: TrainingSettings, split: Split) -> pd.DataFrame:
     """The generic gate set: the operator's fixed gate files when given, else the test split."""
-    return load_sources(settings.gate_data)[0] if settings.gate_data else split.test
+    return load_sources(settings.gate.data)[0] if settings.gate.data else split.test
 
 
 def served_generic_frame(test: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
@@ -72,19 +72,19 @@ def gate_and_register(
     if domain_frame is not None and len(domain_frame):
         domain = (
             domain_frame["text"].tolist(), domain_frame["label"].to_numpy(),
-            settings.gate_domain_metric,
+            settings.gate.domain_metric,
         )  # fmt: skip
     scorer = generic_score if domain is not None or prior_only else score
-    candidate = scorer(served, texts, labels, settings.gate_metric)
+    candidate = scorer(served, texts, labels, settings.gate.metric)
     served_generic = None
     if domain is not None:
         sample = served_generic_frame(gate_frame, settings)
         served_generic = (
             sample["text"].tolist(), sample["label"].to_numpy(),
-            served_generic_metric(bool(settings.gate_data), settings.gate_metric),
+            served_generic_metric(bool(settings.gate.data), settings.gate.metric),
         )  # fmt: skip
     champion, champion_version, champion_domain, champion_served = champion_score(
-        platform, texts, labels, settings.gate_metric, tags.get("data.fingerprint"),
+        platform, texts, labels, settings.gate.metric, tags.get("data.fingerprint"),
         domain=domain, generic_raw=domain is not None or prior_only,
         served_generic=served_generic,
     )  # fmt: skip
@@ -92,13 +92,13 @@ def gate_and_register(
     if domain is not None:
         assert served_generic is not None
         check = DomainCheck(
-            settings.gate_domain_metric, settings.gate_domain_margin,
-            settings.gate_generic_max_drop, len(domain[1]), score(served, *domain),
+            settings.gate.domain_metric, settings.gate.domain_margin,
+            settings.gate.generic_max_drop, len(domain[1]), score(served, *domain),
             champion_domain, served_generic_auc(served, *served_generic), champion_served,
-            settings.gate_generic_served_max_drop, served_generic[2],
+            settings.gate.generic_served_max_drop, served_generic[2],
         )  # fmt: skip
         decision = decide_with_domain(
-            candidate, champion, check, settings.gate_metric, platform, champion_version
+            candidate, champion, check, settings.gate.metric, platform, champion_version
         )
         mlflow.log_metric("gate.domain_candidate_score", check.candidate)
         if check.champion is not None:
@@ -111,12 +111,12 @@ def gate_and_register(
                            "gate.generic_max_drop": check.generic_max_drop})  # fmt: skip
     elif prior_only:
         decision = decide_prior(
-            candidate, champion, settings.gate_generic_max_drop, settings.gate_metric, platform,
+            candidate, champion, settings.gate.generic_max_drop, settings.gate.metric, platform,
             champion_version,
         )  # fmt: skip
     else:
         decision = decide(
-            candidate, champion, settings.gate_margin, settings.gate_metric, platform,
+            candidate, champion, settings.gate.margin, settings.gate.metric, platform,
             champion_version,
         )  # fmt: skip
     registered = set_alias(platform.model_name, version, decision.alias, model_uri)

@@ -15,17 +15,83 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from airparadis.settings import refuse_retired
 
 COMMANDS_WITH_COMPONENT = {"train", "tune", "retrain", "score", "evaluate"}
 SCRATCH_HOME = "/var/lib/airparadis"
+DATA_MOUNT_PATH = "/data"
+"""Where a Job mounts the data claim, read-only, and so the AIRPARADIS_TRAIN_DATA it gets:
+both ends are inside the Job's own pod, so no one outside it has a reason to move it."""
+DEFAULT_REQUESTS = {"cpu": "1", "memory": "4Gi"}
+DEFAULT_LIMITS = {"cpu": "2", "memory": "8Gi"}
+RETIRED = {
+    **{
+        f"AIRPARADIS_K8S_{kind}_{bound}": f"set AIRPARADIS_K8S_RESOURCES_{bound}S, a JSON object "
+        f'of quantities, e.g. {{"{kind.lower()}": "..."}}'
+        for kind in ("CPU", "MEMORY")
+        for bound in ("REQUEST", "LIMIT")
+    },
+    "AIRPARADIS_K8S_DATA_MOUNT_PATH": f"the Job mounts the data claim at {DATA_MOUNT_PATH} and "
+    "gives that path as AIRPARADIS_TRAIN_DATA itself; unset it",
+}
+"""The launcher's former variables, and what replaced them: one still set would be ignored
+and the Job would run with other resources than asked for, so the launcher refuses it."""
+
+
+class JobResources(BaseModel):
+    """Requests and limits of a Job's container, in Kubernetes' own shape (the chart's
+    `jobs.resources`), one JSON object each (``AIRPARADIS_K8S_RESOURCES_LIMITS``). Each
+    quantity given replaces the default's and the others stay, so ``{"memory": "16Gi"}`` as
+    the limits keeps the CPU limit; any resource name goes, ``nvidia.com/gpu`` included."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_REQUESTS),
+        description="Quantities reserved for the container, a JSON object; each one given "
+        'replaces the default\'s, e.g. {"memory": "6Gi"}.',
+    )
+    limits: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_LIMITS),
+        description="Ceiling of the container, a JSON object; each one given replaces the "
+        'default\'s, e.g. {"memory": "16Gi", "nvidia.com/gpu": "1"}.',
+    )
+
+    @field_validator("requests", mode="before")
+    @classmethod
+    def _over_default_requests(cls, value: object) -> object:
+        return {**DEFAULT_REQUESTS, **value} if isinstance(value, dict) else value
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _over_default_limits(cls, value: object) -> object:
+        return {**DEFAULT_LIMITS, **value} if isinstance(value, dict) else value
+
+
+class SecretRef(BaseModel):
+    """A key of a Secret (``AIRPARADIS_K8S_OPTUNA_STORAGE_SECRET`` and ``..._SECRET_KEY``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(
+        default=None, description="Secret holding the Optuna storage URL; unset: none is given."
+    )
+    secret_key: str = Field(default="url", description="Key of the URL in that Secret.")
 
 
 class LauncherSettings(BaseSettings):
     """Where and how Jobs run, read from ``AIRPARADIS_K8S_*`` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="AIRPARADIS_K8S_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AIRPARADIS_K8S_",
+        extra="ignore",
+        # AIRPARADIS_K8S_RESOURCES_LIMITS is `resources.limits`: one split, after the group.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     namespace: str = Field(default="airparadis", description="Namespace of the Jobs.")
     release: str = Field(
@@ -40,10 +106,10 @@ class LauncherSettings(BaseSettings):
     mlflow_tracking_uri: str = Field(
         default="http://airparadis-mlflow:5000", description="In-cluster MLflow URL."
     )
-    cpu_request: str = Field(default="1", description="Job CPU request.")
-    cpu_limit: str = Field(default="2", description="Job CPU limit.")
-    memory_request: str = Field(default="4Gi", description="Job memory request.")
-    memory_limit: str = Field(default="8Gi", description="Job memory limit.")
+    resources: JobResources = Field(
+        default_factory=JobResources,
+        description="Requests and limits of the Job's container, one variable each.",
+    )
     backoff_limit: int = Field(default=2, ge=0, description="Retries of a failed Job pod.")
     ttl_seconds_after_finished: int = Field(
         default=86400, ge=0, description="Finished Jobs are deleted after this many seconds."
@@ -53,20 +119,23 @@ class LauncherSettings(BaseSettings):
     )
     run_as_user: int = Field(default=10001, ge=1, description="Non-root uid of the image.")
     data_claim: str | None = Field(
-        default=None, description="PersistentVolumeClaim with the training data (read-only)."
+        default=None,
+        description=f"PersistentVolumeClaim with the training data, mounted read-only at "
+        f"{DATA_MOUNT_PATH} (the Job's AIRPARADIS_TRAIN_DATA).",
     )
-    data_mount_path: str = Field(
-        default="/data", description="Where the data claim is mounted (read-only) in the Job."
-    )
-    optuna_storage_secret: str | None = Field(
-        default=None, description="Secret holding the Optuna storage URL (OPTUNA_STORAGE)."
-    )
-    optuna_storage_secret_key: str = Field(
-        default="url", description="Key of the Optuna storage URL in its Secret."
+    optuna_storage: SecretRef = Field(
+        default_factory=SecretRef,
+        description="The Secret holding the Optuna storage URL of tune Jobs (OPTUNA_STORAGE), "
+        "one variable each (the chart's tuning.storage).",
     )
     extra_env: dict[str, str] = Field(
         default_factory=dict, description="Extra plain variables, as a JSON object."
     )
+
+    @model_validator(mode="after")
+    def _no_retired_variable(self) -> LauncherSettings:
+        refuse_retired(RETIRED)
+        return self
 
 
 def _component(command_args: list[str]) -> str:
@@ -101,15 +170,15 @@ def _env(settings: LauncherSettings, component: str) -> list[client.V1EnvVar]:
         client.V1EnvVar(name="MPLCONFIGDIR", value="/tmp/matplotlib"),  # noqa: S108
     ]
     if settings.data_claim:
-        env.append(client.V1EnvVar(name="AIRPARADIS_TRAIN_DATA", value=settings.data_mount_path))
-    if component == "tune" and settings.optuna_storage_secret:
+        env.append(client.V1EnvVar(name="AIRPARADIS_TRAIN_DATA", value=DATA_MOUNT_PATH))
+    storage = settings.optuna_storage
+    if component == "tune" and storage.secret:
         env.append(
             client.V1EnvVar(
                 name="OPTUNA_STORAGE",
                 value_from=client.V1EnvVarSource(
                     secret_key_ref=client.V1SecretKeySelector(
-                        name=settings.optuna_storage_secret,
-                        key=settings.optuna_storage_secret_key,
+                        name=storage.secret, key=storage.secret_key
                     )
                 ),
             )
@@ -138,9 +207,7 @@ def _volumes(
                 ),
             )
         )
-        mounts.append(
-            client.V1VolumeMount(name="data", mount_path=settings.data_mount_path, read_only=True)
-        )
+        mounts.append(client.V1VolumeMount(name="data", mount_path=DATA_MOUNT_PATH, read_only=True))
     return volumes, mounts
 
 
@@ -171,8 +238,7 @@ def build_job(
         args=list(command_args),
         env=_env(settings, component),
         resources=client.V1ResourceRequirements(
-            requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
-            limits={"cpu": settings.cpu_limit, "memory": settings.memory_limit},
+            requests=dict(settings.resources.requests), limits=dict(settings.resources.limits)
         ),
         security_context=client.V1SecurityContext(
             run_as_non_root=True,

@@ -143,9 +143,9 @@ def domain_feedback(examples: pd.DataFrame, settings: TrainingSettings) -> Domai
     earlier, gate = split_feedback(examples)
     select_size = int(len(earlier) * FEEDBACK_SELECT_SHARE)
     weights = (
-        (float(settings.feedback_weight),)
-        if settings.feedback_weight is not None
-        else tuple(settings.feedback_weight_grid)
+        (float(settings.feedback.weight),)
+        if settings.feedback.weight is not None
+        else tuple(settings.feedback.weight_grid)
     )
     if select_size < settings.calibration_min_labels and len(weights) > 1:
         # Too few to choose on: the middle candidate, and every label trains.
@@ -180,8 +180,8 @@ def retrain(
             return head
         logger.info("domain head not registered (%s): refitting the generic model", head.reason)
     examples, count, contradictions = load_feedback(workdir)
-    if settings.feedback_cap is not None:
-        examples = examples.tail(settings.feedback_cap)
+    if settings.feedback.cap is not None:
+        examples = examples.tail(settings.feedback.cap)
     domain = domain_feedback(examples, settings)
     if tune_trials > 0 and len(domain.select) and len(domain.fit):
         from training_jobs.tune import tune_feedback_weight

@@ -1,9 +1,10 @@
 """Settings of the training jobs, read from ``AIRPARADIS_TRAIN_*`` variables.
 
-One class for the whole training component. Settings of a family or a stage carry its prefix:
-``rnn_*`` (recurrent family), ``transformer_*`` (MiniLM family), ``gate_*`` (registry gate),
-``tune_*`` (Optuna). A family's parameters are nested models declared once in
-`training_jobs.families.params`: ``AIRPARADIS_TRAIN_RNN_CELL=lstm`` sets ``rnn.cell``.
+One class for the whole training component. A family's parameters, and each group of settings
+of one stage, are nested models read one variable per field: ``AIRPARADIS_TRAIN_RNN_CELL=lstm``
+sets ``rnn.cell`` (declared once in `training_jobs.families.params`),
+``AIRPARADIS_TRAIN_GATE_MARGIN`` sets ``gate.margin``. Optuna's settings keep the ``tune_``
+prefix as plain fields (its storage is also read as ``OPTUNA_STORAGE``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -59,6 +60,96 @@ def _split_paths(value: object) -> object:
     return value
 
 
+class SettingsGroup(BaseModel):
+    """A group of settings read one variable per field (``AIRPARADIS_TRAIN_<GROUP>_<FIELD>``);
+    an unknown field is refused, so a misspelt variable is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DownloadSettings(SettingsGroup):
+    """What `airparadis data download` fetches (``AIRPARADIS_TRAIN_DOWNLOAD_*``)."""
+
+    url: str = Field(default=OFFICIAL_ARCHIVE_URL, description="Archive `data download` fetches.")
+    md5: str = Field(
+        default=OFFICIAL_ARCHIVE_MD5,
+        description="Expected MD5 of that archive; empty skips the check.",
+    )
+
+
+class GateSettings(SettingsGroup):
+    """The registry gate: when a new model may take the champion alias
+    (``AIRPARADIS_TRAIN_GATE_*``)."""
+
+    metric: GateMetric = Field(default="accuracy", description="Score the gate compares.")
+    margin: float = Field(
+        default=0.001, ge=0, description="A new model must beat the champion by more than this."
+    )
+    data: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated fixed gate evaluation files; empty means the test split "
+        "of `data`.",
+    )
+    domain_metric: DomainMetric = Field(
+        default="macro_f1", description="In-domain score the gate compares on held-out feedback."
+    )
+    domain_margin: float = Field(
+        default=0.0, ge=0, description="A new model must gain more than this in-domain."
+    )
+    generic_max_drop: float = Field(
+        default=0.005,
+        ge=0,
+        description="Largest loss of the generic gate metric (raw score) a domain gain may cost.",
+    )
+    generic_served_max_drop: float = Field(
+        default=0.01,
+        ge=0,
+        description="Largest loss of served (calibrated) generic ROC-AUC a domain gain may cost.",
+    )
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        return _split_paths(value)
+
+
+class FeedbackWeighting(SettingsGroup):
+    """How much feedback examples count in retraining (``AIRPARADIS_TRAIN_FEEDBACK_*``)."""
+
+    weight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Weight of each feedback example in training; unset chooses one from "
+        "`weight_grid` on held-out feedback.",
+    )
+    weight_grid: Annotated[list[float], NoDecode] = Field(
+        default=[10.0, 30.0, 100.0],
+        description="Comma-separated candidate weights of feedback examples.",
+    )
+    cap: int | None = Field(
+        default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
+    )
+
+    @field_validator("weight_grid", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(v) for v in value.split(",") if v.strip()]
+        return value
+
+
+class ReplaySettings(SettingsGroup):
+    """Where `airparadis feedback replay` posts (``AIRPARADIS_TRAIN_REPLAY_*``)."""
+
+    server_url: str = Field(
+        default="http://127.0.0.1:8080", description="Model server the replay posts to."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key sent as X-API-Key when the server requires one."
+    )
+
+
 class TrainingSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AIRPARADIS_TRAIN_",
@@ -84,12 +175,8 @@ class TrainingSettings(BaseSettings):
         description="Extra evaluation files (e.g. the hand-labelled near-domain Parquet), "
         "scored after training and logged as eval_* metrics; never trained on.",
     )
-    download_url: str = Field(
-        default=OFFICIAL_ARCHIVE_URL, description="Archive `data download` fetches."
-    )
-    download_md5: str = Field(
-        default=OFFICIAL_ARCHIVE_MD5,
-        description="Expected MD5 of that archive; empty skips the check.",
+    download: DownloadSettings = Field(
+        default_factory=DownloadSettings, description="The archive `data download` fetches."
     )
 
     normalisation: Normalisation | None = Field(
@@ -109,42 +196,14 @@ class TrainingSettings(BaseSettings):
         description="Parameters of the MiniLM family (-> ONNX), one variable each.",
     )
 
-    # Registry gate.
-    gate_metric: GateMetric = Field(default="accuracy", description="Score the gate compares.")
-    gate_margin: float = Field(
-        default=0.001, ge=0, description="A new model must beat the champion by more than this."
-    )
-    gate_data: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list,
-        description="Fixed gate evaluation files; empty means the test split of `data`.",
-    )
-
-    gate_domain_metric: DomainMetric = Field(
-        default="macro_f1", description="In-domain score the gate compares on held-out feedback."
-    )
-    gate_domain_margin: float = Field(
-        default=0.0, ge=0, description="A new model must gain more than this in-domain."
-    )
-    gate_generic_max_drop: float = Field(
-        default=0.005,
-        ge=0,
-        description="Largest loss of the generic gate metric (raw score) a domain gain may cost.",
+    gate: GateSettings = Field(
+        default_factory=GateSettings, description="The registry gate, one variable each."
     )
 
     # Retraining and calibration from feedback.
-    feedback_weight: int | None = Field(
-        default=None,
-        ge=1,
-        le=1000,
-        description="Weight of each feedback example in training; unset chooses one from "
-        "`feedback_weight_grid` on held-out feedback.",
-    )
-    feedback_weight_grid: Annotated[list[float], NoDecode] = Field(
-        default=[10.0, 30.0, 100.0],
-        description="Comma-separated candidate weights of feedback examples.",
-    )
-    feedback_cap: int | None = Field(
-        default=None, ge=1, description="Most recent feedback examples kept; unset keeps all."
+    feedback: FeedbackWeighting = Field(
+        default_factory=FeedbackWeighting,
+        description="Weight of feedback examples in retraining, one variable each.",
     )
     calibration_min_labels: int = Field(
         default=50,
@@ -161,11 +220,6 @@ class TrainingSettings(BaseSettings):
         ge=0,
         description="Generic training-split tweets fitted beside the feedback in the domain "
         "head, so it keeps generic tweets ranked; 0 fits on feedback alone.",
-    )
-    gate_generic_served_max_drop: float = Field(
-        default=0.01,
-        ge=0,
-        description="Largest loss of served (calibrated) generic ROC-AUC a domain gain may cost.",
     )
     retrain_refit_generic: bool = Field(
         default=False,
@@ -185,12 +239,9 @@ class TrainingSettings(BaseSettings):
     tune_pruner: Pruner = Field(default="median", description="Pruner of unpromising trials.")
     tune_timeout: float | None = Field(default=None, gt=0, description="Seconds per worker.")
 
-    # Feedback replay (`airparadis feedback replay`).
-    replay_server_url: str = Field(
-        default="http://127.0.0.1:8080", description="Model server the replay posts to."
-    )
-    replay_api_key: SecretStr | None = Field(
-        default=None, description="API key sent as X-API-Key when the server requires one."
+    replay: ReplaySettings = Field(
+        default_factory=ReplaySettings,
+        description="Where `airparadis feedback replay` posts, one variable each.",
     )
 
     @classmethod
@@ -206,14 +257,7 @@ class TrainingSettings(BaseSettings):
         remembered = DotEnvSettingsSource(settings_cls, env_file=remembered_settings_file())
         return init_settings, env_settings, remembered, file_secret_settings
 
-    @field_validator("data", "eval_data", "gate_data", mode="before")
+    @field_validator("data", "eval_data", mode="before")
     @classmethod
     def _paths(cls, value: object) -> object:
         return _split_paths(value)
-
-    @field_validator("feedback_weight_grid", mode="before")
-    @classmethod
-    def _weights(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [float(v) for v in value.split(",") if v.strip()]
-        return value

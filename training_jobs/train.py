@@ -120,7 +120,7 @@ def train(
         if domain is not None and len(domain.fit):
             model, weight, selection = fit_with_feedback(
                 family, fit_frame, split.validation, domain, params, settings.seed,
-                settings.gate_generic_max_drop,
+                settings.gate.generic_max_drop,
             )  # fmt: skip
             mlflow.log_param("feedback.weight", weight)
             mlflow.log_metrics({f"feedback.select_macro_f1.w{w:g}": v

@@ -339,7 +339,7 @@ def tune_feedback_weight(
     params = resolve_params(family, settings, None)
     split, _ = prepare_split(settings, platform)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler())
-    for weight in settings.feedback_weight_grid:
+    for weight in settings.feedback.weight_grid:
         study.enqueue_trial({"feedback_weight": weight}, skip_if_exists=True)
 
     def objective(trial: optuna.Trial) -> float:

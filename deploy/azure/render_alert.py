@@ -4,16 +4,16 @@ The model server sends one custom event per stored feedback through azure-monito
 name ``airparadis_feedback``, custom dimension ``verdict`` = ``correct`` | ``wrong``. It lands in
 Application Insights' ``customEvents`` table (``AppEvents`` in a Log Analytics workspace).
 The rule counts the ``wrong`` ones and fires when there are at least
-``ServerSettings().alert_threshold`` of them within ``ServerSettings().alert_window_seconds``,
+``ServerSettings().alert.threshold`` of them within ``ServerSettings().alert.window_seconds``,
 the same numbers the server uses for its own in-process alert, so both agree.
 
 The Azure rule counts verdicts whoever sent them: the custom event does not carry the client,
-so the distinct-client condition of the server's own rule (``alert_min_distinct_clients``)
+so the distinct-client condition of the server's own rule (``alert.min_distinct_clients``)
 is not repeated there (docs/operations.md#alerts).
 
 ``health-alerts.json`` adds two rules that reuse that template's action group: the server's
 wrong-prediction rate alert (its ``airparadis_misprediction_alert`` custom event) and input drift
-(the ``airparadis_drift_psi`` gauge in ``customMetrics`` above ``drift_psi_threshold`` for
+(the ``airparadis_drift_psi`` gauge in ``customMetrics`` above ``drift.psi_threshold`` for
 three 5-minute periods running).
 
     .venv/bin/python deploy/azure/render_alert.py          # rewrite both templates
@@ -39,7 +39,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from model_server.alerting import MISPREDICTION_EVENT  # noqa: E402
 from model_server.drift import PSI_METRIC as DRIFT_METRIC  # noqa: E402
-from model_server.settings import ServerSettings  # noqa: E402
+from model_server.settings import AlertSettings, DriftSettings, ServerSettings  # noqa: E402
 
 TEMPLATE = Path(__file__).with_name("feedback-alert.json")
 HEALTH_TEMPLATE = Path(__file__).with_name("health-alerts.json")
@@ -346,18 +346,14 @@ def build_health_template(drift_psi_threshold: float) -> dict[str, Any]:
 
 
 def render_health(settings: ServerSettings | None = None) -> str:
-    threshold = (
-        float(ServerSettings.model_fields["drift_psi_threshold"].default)
-        if settings is None
-        else settings.drift_psi_threshold
-    )
+    threshold = (DriftSettings() if settings is None else settings.drift).psi_threshold
     return json.dumps(build_health_template(threshold), indent=2) + "\n"
 
 
 def default_settings() -> tuple[int, int]:
     """Threshold and window the server uses when no AIRPARADIS_SERVER_ALERT_* is set."""
-    fields = ServerSettings.model_fields
-    return int(fields["alert_threshold"].default), int(fields["alert_window_seconds"].default)
+    defaults = AlertSettings()
+    return defaults.threshold, defaults.window_seconds
 
 
 def render(settings: ServerSettings | None = None) -> str:
@@ -365,7 +361,7 @@ def render(settings: ServerSettings | None = None) -> str:
     if settings is None:
         threshold, window = default_settings()
     else:
-        threshold, window = settings.alert_threshold, settings.alert_window_seconds
+        threshold, window = settings.alert.threshold, settings.alert.window_seconds
     return json.dumps(build_template(threshold, window), indent=2) + "\n"
 
 

@@ -60,7 +60,7 @@ class CannedAdapter(requests.adapters.BaseAdapter):  # type: ignore[misc]
 
 def test_not_configured_is_a_note_not_an_error() -> None:
     settings = settings_for("http://x")
-    assert not settings.azure_monitor_enabled
+    assert not settings.azure_monitor.enabled
     with pytest.raises(AzureMonitorUnavailable, match="not configured"):
         query_alerts(settings)
 
@@ -84,7 +84,7 @@ def test_workspace_query_rows_become_alerts() -> None:
     adapter = CannedAdapter(body)
     session = requests.Session()
     session.mount("https://", adapter)
-    settings = settings_for("http://x", azure_monitor_workspace_id="workspace-1")
+    settings = settings_for("http://x", azure_monitor={"workspace_id": "workspace-1"})
 
     result = query_alerts(
         settings, credential=FakeCredential(), transport=RequestsTransport(session=session)

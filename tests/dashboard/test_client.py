@@ -21,13 +21,23 @@ from dashboard.client import (
 from tests.dashboard.conftest import settings_for
 
 ISVC = "https://air-paradis-sentiment.models.example.com"
+LIMITS = {"max_tweet_chars": 280, "max_instances": 100, "max_explain_instances": 32}
+
+
+def info(name: str = "air-paradis-sentiment") -> dict[str, object]:
+    """What `/v1/info` answers: the served name and the request limits."""
+    return {"name": name, "ready": True, "model_uri": "models:/m@champion", "limits": LIMITS}
 
 
 def client_with(handler: object, **settings: object) -> ModelServerClient:
-    return ModelServerClient(
-        settings_for(ISVC, **settings),
-        transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
-    )
+    """A client whose server answers `/v1/info` as a server does, and the rest by `handler`."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/info":
+            return httpx.Response(200, json=info())
+        return handler(request)  # type: ignore[operator,no-any-return]
+
+    return ModelServerClient(settings_for(ISVC, **settings), transport=httpx.MockTransport(route))
 
 
 def test_auth_and_host_headers_reach_the_inference_service() -> None:
@@ -48,6 +58,40 @@ def test_auth_and_host_headers_reach_the_inference_service() -> None:
     assert request.url == f"{ISVC}/v1/models/air-paradis-sentiment:predict"
     assert request.headers["Authorization"] == "Bearer abc"
     assert request.headers["Host"] == "sentiment.airparadis.svc.example"
+
+
+def test_the_routes_and_limits_are_the_servers_asked_once() -> None:
+    """The model's name and the limits are declared once, in the server: the client reads
+    them from /v1/info before its first model call, and only then."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/v1/info":
+            return httpx.Response(200, json=info("sentiment"))
+        body = {"predictions": [{"label": "positive", "probability": 0.9}]}
+        return httpx.Response(200, json=body)
+
+    client = ModelServerClient(settings_for(ISVC), transport=httpx.MockTransport(handler))
+    assert client.served_name is None and client.limits is None
+    client.predict(["fine"])
+    client.predict(["fine again"])
+    assert seen == ["/v1/info", "/v1/models/sentiment:predict", "/v1/models/sentiment:predict"]
+    assert client.served_name == "sentiment"
+    assert client.limits is not None and client.limits.max_tweet_chars == 280
+
+
+def test_no_model_call_while_the_server_cannot_say_its_name() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(503, json={"error": "starting"})
+
+    client = ModelServerClient(settings_for(ISVC), transport=httpx.MockTransport(handler))
+    with pytest.raises(ServerUnavailable, match="starting"):
+        client.predict(["x"])
+    assert seen == ["/v1/info"] and client.served_name is None
 
 
 @pytest.mark.parametrize(

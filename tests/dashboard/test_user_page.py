@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import panel as pn
@@ -15,7 +17,7 @@ from dashboard.explain_view import explanation_html
 from dashboard.user import UserPage
 from dashboard.user_card import PredictionCard
 from dashboard.words import EXPLAIN_FAILED
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.dashboard.conftest import dead_url, settings_for
 
 HAPPY = "I love this airline, great crew and a smooth flight!"
@@ -28,6 +30,22 @@ def make_page(
     settings.setdefault("feedback_undo_seconds", 0)  # sent at once; the undo has its own test
     s = settings_for(url, **settings)
     return UserPage(ServerConnection(s, transport=transport), s)
+
+
+@pytest.fixture(scope="module")
+def short_tweet_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path
+) -> Iterator[RunningServer]:
+    """A server of its own that accepts tweets of 40 characters, under another route name:
+    the page knows both only from its /v1/info."""
+    server = start_server(
+        tmp_path_factory.mktemp("short-tweet-home"),
+        str(tiny_bundle),
+        AIRPARADIS_SERVER_MAX_TWEET_CHARS="40",
+        AIRPARADIS_SERVER_SERVED_NAME="short",
+    )
+    yield server
+    server.stop()
 
 
 def click(card: PredictionCard, action: str, value: str | None = None) -> None:
@@ -193,15 +211,42 @@ def test_picking_the_right_label_sends_it(model_server: RunningServer) -> None:
     ],
 )
 def test_empty_long_or_too_many_tweets_get_an_inline_message(
-    model_server: RunningServer, text: str, expected: str
+    short_tweet_server: RunningServer, text: str, expected: str
 ) -> None:
-    page = make_page(model_server.url, max_tweet_chars=40, max_tweets=3)
+    page = make_page(short_tweet_server.url, max_tweets=3)
     page.text = text
     asyncio.run(page.classify())
     assert expected in page.message
     assert page.message_kind == "warning"
     assert page.cards == []
     assert page.connection.banner == ""
+
+
+def test_the_tweet_limit_is_the_servers_once_it_can_be_reached(
+    short_tweet_server: RunningServer,
+) -> None:
+    """Before the server has answered, the page has no limit of its own to apply: it asks the
+    server first, keeps the text while it is down, and checks lengths once it has said."""
+    long = "a complaint about a lost bag, longer than forty characters"
+    page = make_page(dead_url())
+    assert "characters each" not in page._hint_html(page.connection.served)
+    page.text = long
+    asyncio.run(page.classify())
+    assert page.connection.limits is None
+    assert page.message_kind == "danger" and "Your text is kept" in page.message
+    assert page.text == long and page.cards == []
+
+    page.connection.server_url = short_tweet_server.url  # the server comes up
+    assert page.connection.limits is not None
+    assert "40 characters each" in page._hint_html(page.connection.served)
+    asyncio.run(page.classify())
+    assert page.message_kind == "warning" and page.cards == []
+    assert "line 1 (58 characters)" in page.message and "at most 40 characters" in page.message
+
+    page.text = "lost bag, again"  # within the limit: classified on the server's route
+    asyncio.run(page.classify())
+    assert [c.prediction.text for c in page.cards] == ["lost bag, again"]
+    assert page.connection.client.served_name == "short"
 
 
 def test_banner_when_the_server_is_down_then_clears_when_it_is_back(

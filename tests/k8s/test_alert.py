@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from model_server.settings import ServerSettings
+from model_server.settings import DriftSettings, ServerSettings
 
 from .conftest import REPO_ROOT
 
@@ -47,12 +47,12 @@ def test_threshold_and_window_equal_the_server_settings(
     settings = ServerSettings()
     rule = _resource(template, "Microsoft.Insights/scheduledQueryRules")["properties"]
     (criterion,) = rule["criteria"]["allOf"]
-    assert criterion["threshold"] == settings.alert_threshold == 3
+    assert criterion["threshold"] == settings.alert.threshold == 3
     assert criterion["operator"] == "GreaterThanOrEqual"
     assert criterion["timeAggregation"] == "Count"
-    assert RENDER.iso_to_seconds(rule["windowSize"]) == settings.alert_window_seconds == 300
+    assert RENDER.iso_to_seconds(rule["windowSize"]) == settings.alert.window_seconds == 300
     assert rule["windowSize"] == "PT5M"
-    assert template["metadata"]["alertThreshold"] == settings.alert_threshold
+    assert template["metadata"]["alertThreshold"] == settings.alert.threshold
 
 
 def test_committed_template_is_up_to_date() -> None:
@@ -84,7 +84,7 @@ def test_rule_notifies_an_action_group(template: dict[str, Any]) -> None:
 
 
 def test_other_settings_render_other_numbers() -> None:
-    custom = ServerSettings(alert_threshold=7, alert_window_seconds=900)
+    custom = ServerSettings(alert={"threshold": 7, "window_seconds": 900})
     data = json.loads(RENDER.render(custom))
     rule = _resource(data, "Microsoft.Insights/scheduledQueryRules")["properties"]
     assert rule["criteria"]["allOf"][0]["threshold"] == 7
@@ -115,7 +115,7 @@ def test_health_alerts_are_up_to_date_and_use_the_server_numbers() -> None:
     assert HEALTH_PATH.read_text(encoding="utf-8") == RENDER.render_health()
     rules = {r["name"]: r["properties"] for r in health["resources"]}
     (drift,) = rules["airparadis-input-drift"]["criteria"]["allOf"]
-    assert drift["threshold"] == ServerSettings.model_fields["drift_psi_threshold"].default
+    assert drift["threshold"] == DriftSettings().psi_threshold
     assert drift["operator"] == "GreaterThan" and drift["metricMeasureColumn"] == "psi"
     assert drift["failingPeriods"]["minFailingPeriodsToAlert"] == 3
     for name in ("driftQuery", "driftWorkspaceQuery"):
@@ -130,7 +130,7 @@ def test_health_alerts_are_up_to_date_and_use_the_server_numbers() -> None:
         health["parameters"]["actionGroupName"]["defaultValue"]
         == feedback["parameters"]["actionGroupName"]["defaultValue"]
     )
-    custom = json.loads(RENDER.render_health(ServerSettings(drift_psi_threshold=0.1)))
+    custom = json.loads(RENDER.render_health(ServerSettings(drift={"psi_threshold": 0.1})))
     thresholds = [r["properties"]["criteria"]["allOf"][0]["threshold"] for r in custom["resources"]]
     assert thresholds == [1, 0.1]
 

@@ -243,20 +243,15 @@ def test_predictor_options(renderer: Renderer) -> None:
 def test_chart_alert_defaults_equal_the_server_settings() -> None:
     from model_server.settings import ServerSettings
 
-    fields = ServerSettings.model_fields
-    assert VALUES["alerting"]["threshold"] == fields["alert_threshold"].default
-    assert VALUES["alerting"]["windowSeconds"] == fields["alert_window_seconds"].default
-    assert VALUES["alerting"]["minDistinctClients"] == (
-        fields["alert_min_distinct_clients"].default
-    )
-    assert VALUES["alerting"]["mispredictionThreshold"] == (
-        fields["misprediction_threshold"].default
-    )
-    assert VALUES["alerting"]["mispredictionWindowSeconds"] == (
-        fields["misprediction_window_seconds"].default
-    )
-    assert VALUES["alerting"]["driftPsiThreshold"] == fields["drift_psi_threshold"].default
-    assert VALUES["feedbackDb"]["poolSize"] == fields["feedback_db_pool_size"].default
+    defaults = ServerSettings.model_construct()
+    alert, misprediction = defaults.alert, defaults.misprediction
+    assert VALUES["alerting"]["threshold"] == alert.threshold
+    assert VALUES["alerting"]["windowSeconds"] == alert.window_seconds
+    assert VALUES["alerting"]["minDistinctClients"] == alert.min_distinct_clients
+    assert VALUES["alerting"]["mispredictionThreshold"] == misprediction.threshold
+    assert VALUES["alerting"]["mispredictionWindowSeconds"] == misprediction.window_seconds
+    assert VALUES["alerting"]["driftPsiThreshold"] == defaults.drift.psi_threshold
+    assert VALUES["feedbackDb"]["poolSize"] == defaults.feedback_db_pool_size
 
 
 def test_prometheus_rules_use_the_numbers_the_predictor_gets(renderer: Renderer) -> None:
@@ -285,31 +280,23 @@ def test_prometheus_rules_use_the_numbers_the_predictor_gets(renderer: Renderer)
 def test_env_names_exist_in_the_settings_classes(renderer: Renderer) -> None:
     """Every AIRPARADIS_SERVER_* / AIRPARADIS_DASHBOARD_* the chart sets is a real setting
     (of the component, or a platform setting read under that name, like the feedback store)."""
-    from pydantic import AliasChoices
-
-    from airparadis.settings import PlatformSettings
+    from airparadis.settings import PlatformSettings, settings_fields
     from dashboard.settings import DashboardSettings
     from model_server.settings import ServerSettings
 
-    platform_names = {
-        choice
-        for field in PlatformSettings.model_fields.values()
-        if isinstance(field.validation_alias, AliasChoices)
-        for choice in field.validation_alias.choices
-        if isinstance(choice, str)
-    }
     known = {
-        "AIRPARADIS_SERVER_": set(ServerSettings.model_fields),
-        "AIRPARADIS_DASHBOARD_": set(DashboardSettings.model_fields),
+        variable
+        for cls in (PlatformSettings, ServerSettings, DashboardSettings)
+        for variables, _ in settings_fields(cls)
+        for variable in variables
     }
     for doc in renderer.docs("full-values.yaml"):
         if doc["kind"] not in {"Deployment", "InferenceService"}:
             continue
         for container in pod_spec(doc)["containers"]:
             for name in env_of(container):
-                for prefix, fields in known.items():
-                    if name.startswith(prefix) and name not in platform_names:
-                        assert name.removeprefix(prefix).lower() in fields, name
+                if name.startswith(("AIRPARADIS_SERVER_", "AIRPARADIS_DASHBOARD_")):
+                    assert name in known, name
 
 
 def test_dashboard_points_at_the_predictor(renderer: Renderer) -> None:
@@ -321,7 +308,8 @@ def test_dashboard_points_at_the_predictor(renderer: Renderer) -> None:
     assert env["AIRPARADIS_DASHBOARD_SERVER_URL"]["value"] == (
         "http://airparadis-predictor.airparadis.svc.cluster.local"
     )
-    assert env["AIRPARADIS_DASHBOARD_MODEL_NAME"]["value"] == "air-paradis-sentiment"
+    # The model's name and the tweet limit come from the predictor's /v1/info, not from here.
+    assert "AIRPARADIS_DASHBOARD_MODEL_NAME" not in env
 
 
 def test_mlflow_backend_and_artifacts(renderer: Renderer) -> None:

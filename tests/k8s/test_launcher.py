@@ -9,11 +9,18 @@ from unittest import mock
 import pytest
 import yaml
 from kubernetes import client
+from pydantic import ValidationError
 
 from training_jobs import launcher
-from training_jobs.launcher import LauncherSettings, build_job, job_to_yaml, submit_job
+from training_jobs.launcher import (
+    LauncherSettings,
+    SecretRef,
+    build_job,
+    job_to_yaml,
+    submit_job,
+)
 
-from .conftest import Renderer, pod_spec, validate_builtin
+from .conftest import CHART, Renderer, pod_spec, validate_builtin
 
 
 @pytest.fixture
@@ -51,7 +58,10 @@ def test_train_job_is_a_valid_job(settings: LauncherSettings) -> None:
 
 def test_indexed_tune_job_with_storage_and_data(settings: LauncherSettings) -> None:
     custom = settings.model_copy(
-        update={"optuna_storage_secret": "airparadis-optuna", "data_claim": "sentiment140"}
+        update={
+            "optuna_storage": SecretRef(secret="airparadis-optuna"),
+            "data_claim": "sentiment140",
+        }
     )
     args = ["tune", "--family", "tfidf_lr", "--trials", "5", "--workers", "1"]
     doc = _manifest(build_job(args, custom, completions=4, parallelism=2))
@@ -71,15 +81,45 @@ def test_indexed_tune_job_with_storage_and_data(settings: LauncherSettings) -> N
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRPARADIS_K8S_NAMESPACE", "ml")
     monkeypatch.setenv("AIRPARADIS_K8S_IMAGE", "acr.example/airparadis-training:1.0")
-    monkeypatch.setenv("AIRPARADIS_K8S_MEMORY_LIMIT", "16Gi")
+    monkeypatch.setenv(
+        "AIRPARADIS_K8S_RESOURCES_LIMITS", '{"memory": "16Gi", "nvidia.com/gpu": "1"}'
+    )
+    monkeypatch.setenv("AIRPARADIS_K8S_OPTUNA_STORAGE_SECRET_KEY", "storage-url")
     monkeypatch.setenv("AIRPARADIS_K8S_EXTRA_ENV", '{"AIRPARADIS_TRAIN_MAX_ROWS": "1000"}')
     doc = _manifest(build_job(["train"], LauncherSettings()))
     validate_builtin(doc)
     container = doc["spec"]["template"]["spec"]["containers"][0]
     assert doc["metadata"]["namespace"] == "ml"
     assert container["image"] == "acr.example/airparadis-training:1.0"
-    assert container["resources"]["limits"]["memory"] == "16Gi"
+    # Each quantity given replaces the default's; the others keep theirs.
+    assert container["resources"] == {
+        "requests": {"cpu": "1", "memory": "4Gi"},
+        "limits": {"cpu": "2", "memory": "16Gi", "nvidia.com/gpu": "1"},
+    }
+    assert LauncherSettings().optuna_storage == SecretRef(secret_key="storage-url")
     assert {"name": "AIRPARADIS_TRAIN_MAX_ROWS", "value": "1000"} in container["env"]
+
+
+def test_default_resources_are_the_chart_jobs_resources(settings: LauncherSettings) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert settings.resources.model_dump() == values["jobs"]["resources"]
+
+
+@pytest.mark.parametrize(
+    ("old", "replacement"),
+    [
+        ("AIRPARADIS_K8S_MEMORY_LIMIT", "AIRPARADIS_K8S_RESOURCES_LIMITS"),
+        ("AIRPARADIS_K8S_CPU_REQUEST", "AIRPARADIS_K8S_RESOURCES_REQUESTS"),
+        ("AIRPARADIS_K8S_DATA_MOUNT_PATH", "AIRPARADIS_TRAIN_DATA"),
+    ],
+)
+def test_a_retired_variable_is_refused_naming_its_replacement(
+    settings: LauncherSettings, monkeypatch: pytest.MonkeyPatch, old: str, replacement: str
+) -> None:
+    """Ignored, it would run the Job with other resources than asked for."""
+    monkeypatch.setenv(old, "16Gi")
+    with pytest.raises(ValidationError, match=rf"{old} is no longer read: .*{replacement}"):
+        LauncherSettings()
 
 
 def test_same_security_context_and_labels_as_the_chart_jobs(

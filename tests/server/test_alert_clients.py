@@ -31,7 +31,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> FeedbackStore:
 
 
 def test_the_default_needs_two_clients() -> None:
-    assert ServerSettings().alert_min_distinct_clients == 2
+    assert ServerSettings().alert.min_distinct_clients == 2
 
 
 def test_three_wrongs_from_one_client_do_not_fire_three_from_two_do(store: FeedbackStore) -> None:

@@ -99,8 +99,8 @@ def test_server_settings_refuse_a_window_smaller_than_its_minimum() -> None:
     from model_server.settings import ServerSettings
 
     with pytest.raises(ValidationError, match="PSI would never be reported"):
-        ServerSettings(drift_window=100, drift_min_tweets=200)
-    assert ServerSettings(drift_window=200, drift_min_tweets=200).drift_window == 200
+        ServerSettings(drift={"window": 100, "min_tweets": 200})
+    assert ServerSettings(drift={"window": 200, "min_tweets": 200}).drift.window == 200
 
 
 def _airline(shared_dir: Path) -> pd.DataFrame:

@@ -230,10 +230,17 @@ def test_unsupported_model_version_is_a_client_error(model_server: RunningServer
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"AIRPARADIS_SERVER_HTTP_PORT": "abc"}, "http_port: Input should be a valid integer"),
+        (
+            {"AIRPARADIS_SERVER_HTTP_PORT": "abc"},
+            "AIRPARADIS_SERVER_HTTP_PORT (http_port): Input should be a valid integer",
+        ),
         (
             {"AIRPARADIS_SERVER_DRIFT_WINDOW": "10", "AIRPARADIS_SERVER_DRIFT_MIN_TWEETS": "20"},
-            "drift_min_tweets (20) exceeds drift_window (10)",
+            "AIRPARADIS_SERVER_DRIFT_MIN_TWEETS (20) exceeds AIRPARADIS_SERVER_DRIFT_WINDOW (10)",
+        ),
+        (
+            {"AIRPARADIS_SERVER_ALERT_WINDOW_SECOND": "60"},  # a misspelt group variable
+            "AIRPARADIS_SERVER_ALERT_WINDOW_SECOND (alert.window_second): Extra inputs",
         ),
     ],
 )

@@ -51,6 +51,17 @@ def test_explicit_parameters_win_over_settings_and_are_validated(
         validate_params("rnn", {"units_typo": 3})
 
 
+def test_fit_refuses_a_bad_choice_through_the_params_model_alone() -> None:
+    """`RnnParams` is the one check of the embedding choices: fit says what its Literal says."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["good", "bad"], "label": [1, 0]})
+    with pytest.raises(ParamsError, match=r"embedding: Input should be 'learned', 'word2vec'"):
+        get_family("rnn").fit(frame, frame, {"embedding": "glove"}, seed=0)
+    with pytest.raises(ParamsError, match=r"embedding_mode: Input should be 'fine-tuned'"):
+        get_family("rnn").fit(frame, frame, {"embedding_mode": "thawed"}, seed=0)
+
+
 @pytest.mark.parametrize("name", ["tfidf_lr", "rnn", "transformer"])
 def test_every_optuna_trial_is_a_valid_parameter_set(name: str) -> None:
     family = get_family(name)
@@ -63,8 +74,16 @@ def test_every_optuna_trial_is_a_valid_parameter_set(name: str) -> None:
 @pytest.mark.parametrize(
     ("env", "args", "message"),
     [
-        ({"AIRPARADIS_TRAIN_RNN_CELL": "cnn"}, [], "rnn.cell: Input should be"),
-        ({"AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN": "2"}, [], "transformer.max_len: Input should"),
+        (
+            {"AIRPARADIS_TRAIN_RNN_CELL": "cnn"},
+            [],
+            "AIRPARADIS_TRAIN_RNN_CELL (rnn.cell): Input should be",
+        ),
+        (
+            {"AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN": "2"},
+            [],
+            "AIRPARADIS_TRAIN_TRANSFORMER_MAX_LEN (transformer.max_len): Input",
+        ),
         ({}, ["--param", "cell=cnn"], "invalid rnn parameters: cell: Input should be"),
     ],
 )

@@ -34,7 +34,7 @@ def platform_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(data: Path) -> TrainingSettings:
-    return TrainingSettings(data=[data], seed=5, feedback_weight_grid=[2.0])
+    return TrainingSettings(data=[data], seed=5, feedback={"weight_grid": [2.0]})
 
 
 def _card(run_id: str) -> tuple[ModelCard, str]:

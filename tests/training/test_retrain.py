@@ -50,7 +50,7 @@ def test_retrain_learns_a_correction_and_goes_through_the_gate(
     monkeypatch.setenv("AIRPARADIS_HOME", str(tmp_path))
     platform = PlatformSettings()
     settings = TrainingSettings(
-        data=[sentiment140_dir], max_rows=4000, seed=3, feedback_weight=5,
+        data=[sentiment140_dir], max_rows=4000, seed=3, feedback={"weight": 5},
         retrain_refit_generic=True,
     )  # fmt: skip
     first = train("tfidf_lr", settings, platform)
@@ -147,7 +147,7 @@ def test_retrain_keeps_the_latest_feedback_for_the_gate_and_calibrates(
     platform = PlatformSettings()
     settings = TrainingSettings(
         data=[sentiment140_dir], max_rows=4000, seed=3, calibration_min_labels=20,
-        feedback_weight_grid=[3.0, 30.0], retrain_refit_generic=True,
+        feedback={"weight_grid": [3.0, 30.0]}, retrain_refit_generic=True,
     )  # fmt: skip
     train("tfidf_lr", settings, platform)
     store = FeedbackStore(default_sqlite_url(tmp_path))

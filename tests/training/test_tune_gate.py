@@ -50,7 +50,7 @@ def test_gate_rule() -> None:
 def test_gate_promotes_only_a_clearly_better_model(
     platform: PlatformSettings, sentiment140_dir: Path
 ) -> None:
-    settings = settings_for(sentiment140_dir, gate_margin=0.005)
+    settings = settings_for(sentiment140_dir, gate={"margin": 0.005})
     weak = train("tfidf_lr", settings, platform, params={"C": 0.01, "ngram_max": 1})
     assert weak.gate is not None and weak.gate.alias == "champion"
     same = train("tfidf_lr", settings, platform, params={"C": 0.01, "ngram_max": 1})

@@ -29,7 +29,6 @@ from training_jobs.families.params import validate_params
 from training_jobs.families.rnn_embeddings import (
     EMBEDDING_MODES,
     EMBEDDINGS,
-    check_choice,
     initial_matrix,
     layer_width,
 )
@@ -141,8 +140,7 @@ class RecurrentNetwork:
         _quiet_tensorflow()
         import keras
 
-        p = validate_params(self.name, params)
-        check_choice(str(p["embedding"]), str(p["embedding_mode"]))
+        p = validate_params(self.name, params)  # the one check of every choice and bound
         keras.utils.set_random_seed(seed)
         normalisation = check_normalisation(p["normalisation"])
         cleaned = clean_tweets(train["text"], normalisation)

@@ -30,27 +30,20 @@ import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-EMBEDDINGS = ("learned", "word2vec", "fasttext", "minilm")
-EMBEDDING_MODES = ("fine-tuned", "frozen")
+from training_jobs.families.params import RnnEmbedding, RnnEmbeddingMode
+
+EMBEDDINGS: tuple[str, ...] = get_args(RnnEmbedding)
+"""The embedding choices, as `RnnParams` declares them (the one place they are validated)."""
+EMBEDDING_MODES: tuple[str, ...] = get_args(RnnEmbeddingMode)
 MINILM_DIM = 384
 WORD_VECTORS_ARTIFACT = "word_vectors"
 """Folder of the MLflow run's artifacts holding the gensim vectors."""
 MINILM_TABLE = "embeddings.word_embeddings.weight"
 """The word-piece embedding table in MiniLM's ``model.safetensors``."""
-
-
-def check_choice(embedding: str, mode: str) -> None:
-    """Refuse an unknown embedding or mode, naming the choices."""
-    if embedding not in EMBEDDINGS:
-        raise ValueError(f"unknown rnn embedding {embedding!r}; choose one of {list(EMBEDDINGS)}")
-    if mode not in EMBEDDING_MODES:
-        raise ValueError(
-            f"unknown rnn embedding mode {mode!r}; choose one of {list(EMBEDDING_MODES)}"
-        )
 
 
 def layer_width(embedding: str, embedding_dim: int) -> int:
@@ -163,9 +156,9 @@ def initial_matrix(
     params: dict[str, Any], cleaned: Sequence[str], tokens: Sequence[str], seed: int
 ) -> np.ndarray | None:
     """The embedding layer's initial rows for `params["embedding"]`, None for ``learned``;
-    gensim vectors are logged to the active MLflow run on the way."""
+    gensim vectors are logged to the active MLflow run on the way. `params` are validated
+    (`RnnParams`): the choice is one of `EMBEDDINGS`."""
     embedding = str(params["embedding"])
-    check_choice(embedding, str(params["embedding_mode"]))
     dim = layer_width(embedding, int(params["embedding_dim"]))
     if embedding == "learned":
         return None
