@@ -29,10 +29,14 @@ from airparadis.bundle_format import BundleInfo, SentimentClassifier, write_info
 from airparadis.domain_head import HEAD_FILE, DomainHead
 from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE
 
-CALIBRATION_FORMAT = 3
+CALIBRATION_FORMAT = 4
 """Version of the serialised dict; bump it when its meaning changes (v2: "domain_head"; v3: the
-head's feature set and generic sample)."""
-READABLE_FORMATS = (1, 2, 3)
+head's feature set and generic sample; v4: the generic intercept, read as the intercept in
+older formats)."""
+READABLE_FORMATS = (1, 2, 3, 4)
+GENERIC_THRESHOLD = 0.5
+"""The decision threshold at the generic prior: the head fitted beside a balanced generic sample
+decides there (the served threshold is chosen for the domain's prior)."""
 
 Method = Literal["identity", "temperature", "platt", "domain_head", "prior"]
 METHODS: tuple[Method, ...] = ("identity", "temperature", "platt", "domain_head")
@@ -68,9 +72,18 @@ class Calibration:
     """"domain_head": the feature set chosen by cross-validation ("ngram", "ngram+embedding")."""
     head_generic_rows: int = 0
     """"domain_head": generic Sentiment140 rows fitted beside the feedback."""
+    generic_intercept: float | None = None
+    """The intercept at the generic prior: for a head fitted beside generic rows, its intercept
+    without the domain indicator; otherwise (and in formats before v4) the intercept itself,
+    since a calibration fitted on feedback alone cannot tell the domain's prior apart (None
+    given: filled with `intercept`)."""
     version: int = CALIBRATION_FORMAT
     head: DomainHead | None = field(default=None, compare=False, repr=False)
     """The loaded n-gram part (not serialised: it lives in `head_file`)."""
+
+    def __post_init__(self) -> None:
+        if self.generic_intercept is None:
+            object.__setattr__(self, "generic_intercept", self.intercept)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "head"}
@@ -84,6 +97,14 @@ class Calibration:
         if raw.get("method") not in ALL_METHODS:
             raise CalibrationError(f"unknown calibration method {raw.get('method')!r}")
         return cls(**{**raw, "version": CALIBRATION_FORMAT}, head=head)
+
+    def at_generic_prior(self) -> Calibration:
+        """This calibration with its generic intercept, deciding at `GENERIC_THRESHOLD`: the
+        served head without the domain's prior, the view the gate reads generic quality in."""
+        intercept = self.intercept if self.generic_intercept is None else self.generic_intercept
+        return replace(
+            self, intercept=intercept, generic_intercept=intercept, threshold=GENERIC_THRESHOLD
+        )
 
     def apply(self, p_raw: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated P(positive) of raw P(positive) (the head also reads the raw `texts`)."""
@@ -172,6 +193,26 @@ def raw_proba(classifier: SentimentClassifier, texts: Sequence[str]) -> np.ndarr
         classifier, "predict_raw_proba", classifier.predict_proba
     )
     return raw(texts)
+
+
+def generic_prior_proba(
+    classifier: SentimentClassifier, texts: Sequence[str], served: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """(P(positive), threshold) of the model at the generic prior, where generic quality is
+    read: a domain head at its generic intercept, deciding at `GENERIC_THRESHOLD`; any other
+    model as its raw score at the raw threshold (a map of the logit is monotone, so at the
+    generic prior it decides as the raw model does; its fitted intercept is the domain's).
+
+    `served`: the served P(positive) of the same `texts`, when already computed; the head's
+    generic logit differs from the served one by the intercepts' difference only, so the head
+    (its embeddings) is not run twice."""
+    calibration: Calibration | None = getattr(classifier, "calibration", None)
+    if calibration is None or calibration.head is None:
+        return raw_proba(classifier, texts), raw_threshold(classifier.info)
+    generic = calibration.at_generic_prior()
+    if served is None:
+        return generic.apply(raw_proba(classifier, texts), texts), generic.threshold
+    return sigmoid(logit(served) + generic.intercept - calibration.intercept), generic.threshold
 
 
 class CalibratedClassifier:

@@ -201,8 +201,10 @@ def fit_calibration(
                 raise CalibrationError("the domain head inverts the generic model")
             method = min(others, key=lambda m: _log_loss(y, logit(out_of_fold[m][0])))
     oof_p, oof_t = out_of_fold[method]
+    generic_intercept: float | None = None
     if method == "domain_head":
         slope, intercept, head = fitted.slope, fitted.intercept, fitted.head
+        generic_intercept = fitted.generic_intercept
         # In-sample head probabilities are optimistic: the threshold comes out of fold.
         threshold = choose_threshold(oof_p, y)
     else:
@@ -212,6 +214,7 @@ def fit_calibration(
         method=method,
         slope=slope,
         intercept=intercept,
+        generic_intercept=generic_intercept,
         threshold=threshold,
         prior=float(y.mean()),
         labels=len(y),

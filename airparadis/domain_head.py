@@ -11,7 +11,8 @@ with no other features:
 
 Generic rows in the fit keep the head's words and directions honest on ordinary tweets (the
 served Sentiment140 ranking holds); a domain indicator column, folded into the intercept when
-the head is saved, keeps them from pulling the head's prior back to 50/50.
+the head is saved, keeps them from pulling the head's prior back to 50/50. The intercept
+without it (the head at the generic prior) is kept too: the gate reads generic quality there.
 
 It travels next to ``bundle.json`` as plain arrays in an ``.npz`` file (vocabulary, idf,
 coefficients; no pickles), referenced from the calibration dict, with the ONNX encoder and its
@@ -182,6 +183,10 @@ class FittedHead:
     head: DomainHead
     slope: float
     intercept: float
+    """The served intercept: the domain's prior (its indicator folded in)."""
+    generic_intercept: float
+    """The intercept without the domain indicator: the head at the generic sample's prior
+    (equal to `intercept` when no generic rows were fitted)."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,7 @@ def fit_head(
     model.fit(features_matrix, rows.y, sample_weight=weights)
     coef = np.asarray(model.coef_[0], dtype=np.float64)
     slope, coef = float(coef[-1]), coef[:-1]
-    intercept = float(model.intercept_[0])
+    intercept = generic_intercept = float(model.intercept_[0])
     if with_generic:  # served traffic is the domain: its indicator is folded into the intercept
         intercept += INDICATOR_SCALE * float(coef[-1])
         coef = coef[:-1]
@@ -275,7 +280,7 @@ def fit_head(
         vocabulary, idf, ngram_coef, embedding_coef,
         encoder if use_embedding else None, encoder_dir if use_embedding else None,
     )  # fmt: skip
-    return FittedHead(head, slope, intercept)
+    return FittedHead(head, slope, intercept, generic_intercept)
 
 
 def head_logit(fitted: FittedHead, rows: HeadRows) -> np.ndarray:

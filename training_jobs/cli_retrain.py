@@ -85,11 +85,13 @@ def _calibration_summary(calibration: object) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
     method: str = calibration.method
+    intercept = f"{calibration.intercept:+.3f}"
     if calibration.head_features:
         method += f" ({calibration.head_features}, {calibration.head_generic_rows} generic rows)"
+        intercept += f" (generic prior {calibration.generic_intercept:+.3f})"
     return (
         f"calibration: {method} slope {calibration.slope:.3f} intercept "
-        f"{calibration.intercept:+.3f} threshold {calibration.threshold:.2f} on "
+        f"{intercept} threshold {calibration.threshold:.2f} on "
         f"{calibration.labels} feedbacks (positive share {calibration.prior:.3f}); "
         f"cross-validated macro-F1 raw {cell(raw['macro_f1'])} -> calibrated "
         f"{cell(cal['macro_f1'])}, complaints caught {cell(raw['recall_negative'])} -> "

@@ -49,8 +49,8 @@ from training_jobs.feedback_fit import CALIBRATION_FOLDS, DomainFeedback, log_ca
 from training_jobs.gate import GateDecision
 from training_jobs.gated_registration import (
     gate_and_register,
+    gate_generic_sample,
     generic_gate_frame,
-    served_generic_frame,
 )
 from training_jobs.metrics import binary_metrics, finite_metrics
 from training_jobs.registry import RegisteredModel, log_bundle
@@ -341,10 +341,9 @@ def calibrate(
                  "feedback.gate": len(gate)}
             )  # fmt: skip
             log_calibration(calibration)
-            # The generic criterion reads the raw score, which a head leaves unchanged; the
-            # served ranking on (a sample of) the generic split is the gate's second generic
-            # criterion, so a head that damages it is refused.
-            sample = served_generic_frame(split.test, settings)
+            # As served, on the sample of the generic split the gate's generic criteria read
+            # (the gate itself reads it at the generic prior too, `training_jobs.gate`).
+            sample = gate_generic_sample(split.test, settings)
             served_test = binary_metrics(
                 sample["label"].to_numpy(), served.predict_proba(sample["text"].tolist()),
                 served.info.threshold,

@@ -99,7 +99,8 @@ class GateSettings(SettingsGroup):
     generic_max_drop: float = Field(
         default=0.005,
         ge=0,
-        description="Largest loss of the generic gate metric (raw score) a domain gain may cost.",
+        description="Largest loss of the generic gate metric (at the generic prior) a domain gain "
+        "may cost.",
     )
     generic_served_max_drop: float = Field(
         default=0.01,

@@ -263,3 +263,63 @@ def test_a_head_that_inverts_the_generic_model_is_not_used() -> None:
     texts = [f"tweet number {i % 7} today" for i in range(300)]
     calibration = fit_calibration(1 / (1 + np.exp(-z)), y, texts=texts)
     assert calibration.method != "domain_head" and calibration.slope > 0
+
+
+def shifted_domain(
+    n: int, seed: int, shift: float, word: str = "quibbly"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Raw scores ranked the generic way whose labels sit `shift` log-odds off the generic
+    prior; a third of the tweets name `word`, a complaint whatever the score."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, n)
+    marked = rng.random(n) < 1 / 3
+    y = np.where(marked, 0, (rng.random(n) < 1 / (1 + np.exp(-(z + shift)))).astype(int))
+    fillers = ["seat", "crew", "gate", "bag", "meal", "wifi"]
+    texts = [
+        f"{word + ' ' if m else ''}the {fillers[i % 6]} today {fillers[(i * 5) % 6]}"
+        for i, m in enumerate(marked)
+    ]
+    return 1 / (1 + np.exp(-z)), y.astype(int), texts
+
+
+def test_the_head_keeps_its_generic_intercept_apart_from_the_domain_prior() -> None:
+    from airparadis.calibration import GENERIC_THRESHOLD
+    from airparadis.calibration_fit import GenericSample
+
+    p_dom, y_dom, texts_dom = shifted_domain(600, seed=11, shift=-2.0)
+    p_gen, y_gen, _ = shifted_domain(600, seed=12, shift=0.0)
+    y_gen = (np.random.default_rng(13).random(600) < p_gen).astype(int)  # no word, no shift
+    texts_gen = [f"ordinary tweet {i % 9} about lunch" for i in range(600)]
+    calibration = fit_calibration(
+        p_dom, y_dom, texts=texts_dom, generic=GenericSample(texts_gen, p_gen, y_gen),
+        methods=("domain_head",),
+    )  # fmt: skip
+    assert calibration.method == "domain_head" and calibration.head_generic_rows == 600
+    assert calibration.generic_intercept is not None
+    # The served intercept carries the domain's low prior; the generic one does not.
+    assert calibration.intercept < calibration.generic_intercept - 1.0
+    generic = calibration.at_generic_prior()
+    assert generic.intercept == calibration.generic_intercept
+    assert generic.threshold == GENERIC_THRESHOLD and generic.head is calibration.head
+    # On fresh generic tweets the generic view decides as well as the raw model; the served
+    # one, at the domain's prior, calls too many of them negative.
+    p_new = 1 / (1 + np.exp(-np.random.default_rng(14).normal(0.0, 2.0, 2000)))
+    y_new = (np.random.default_rng(15).random(2000) < p_new).astype(int)
+    texts_new = [f"ordinary tweet {i % 9} about lunch" for i in range(2000)]
+    raw_acc = binary_metrics(y_new, p_new, 0.5)["accuracy"]
+    at_prior = binary_metrics(y_new, generic.apply(p_new, texts_new), 0.5)["accuracy"]
+    served = binary_metrics(
+        y_new, calibration.apply(p_new, texts_new), calibration.threshold
+    )["accuracy"]  # fmt: skip
+    assert abs(at_prior - raw_acc) < 0.02 and served < at_prior - 0.03
+    # It travels in the dict; a v3 dict (no generic intercept) reads it as the intercept.
+    stored = calibration.to_dict()
+    assert Calibration.from_dict(stored).generic_intercept == calibration.generic_intercept
+    older = {k: v for k, v in stored.items() if k != "generic_intercept"} | {"version": 3}
+    read = Calibration.from_dict(older)
+    assert read.generic_intercept == read.intercept and read.version == CALIBRATION_FORMAT
+    # Without generic rows nothing tells the prior apart: the generic intercept is the intercept.
+    alone = fit_calibration(p_dom, y_dom, texts=texts_dom, methods=("domain_head",))
+    assert alone.generic_intercept == alone.intercept and alone.head_generic_rows == 0
+    platt = fit_calibration(p_dom, y_dom, methods=("platt",))
+    assert platt.generic_intercept == platt.intercept

@@ -110,7 +110,7 @@ def test_gate_refuses_an_in_domain_gain_with_a_generic_regression() -> None:
     assert "beyond" in regression.reason
     summary = regression.summary()
     assert "in-domain macro_f1" in summary and "0.8500 vs 0.7000" in summary
-    assert "generic accuracy candidate 0.7900" in summary
+    assert "generic accuracy at the generic prior candidate 0.7900" in summary
     holds = decide_with_domain(0.797, 0.800, check(0.85), "accuracy", platform, "4")
     assert (holds.alias, holds.promoted) == ("champion", True)
     no_gain = decide_with_domain(0.810, 0.800, check(0.70), "accuracy", platform, "4")
@@ -125,8 +125,8 @@ def test_gate_refuses_a_domain_gain_that_reorders_generic_tweets() -> None:
     def check(served: float) -> DomainCheck:
         return DomainCheck("macro_f1", 0.0, 0.005, 200, 0.85, 0.70, served, 0.886, 0.01)
 
-    # The raw generic score holds (a head leaves it unchanged) but the served ranking of
-    # generic tweets lost 0.036 ROC-AUC: refused.
+    # Generic accuracy at the generic prior holds but the served ranking of generic tweets
+    # lost 0.036 ROC-AUC: refused.
     reordered = decide_with_domain(0.800, 0.800, check(0.850), "accuracy", platform, "4")
     assert (reordered.alias, reordered.promoted) == ("challenger", False)
     assert "served generic roc_auc -0.0360 (beyond -0.01)" in reordered.reason
