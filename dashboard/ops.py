@@ -173,6 +173,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._volume_plot = pn.pane.HoloViews(None, **wide)
         self._share_plot = pn.pane.HoloViews(None, **wide)
         self._feedback_plots = theme.wrapping_row(self._volume_plot, self._share_plot)
+        self._shown_feedback: pd.DataFrame | None = None
         self._labels_empty = theme.empty("")
         self._labels_plot = pn.pane.HoloViews(None, **wide)
         self._labels_table = pn.widgets.Tabulator(
@@ -255,7 +256,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         frame = snap.feedback
         has_data = bool(frame["total"].sum())
         self._feedback_empty.visible = not has_data
-        self._feedback_plots.visible = has_data
+        theme.show_items(self._feedback_plots, has_data)
         if not has_data:
             text = (
                 snap.notes.get("feedback")
@@ -263,6 +264,9 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             )
             self._feedback_empty.object = empty_html(text)
             return
+        if self._shown_feedback is not None and self._shown_feedback.equals(frame):
+            return  # the same bins: redrawing them would only keep the event loop busy
+        self._shown_feedback = frame
         volume, rate = feedback_plots(frame)
         self._volume_plot.object = volume
         self._share_plot.object = rate
@@ -278,7 +282,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             self._labels_empty.object = empty_html(text)
             return
         since = started_text(snap.started_at)
-        self._labels_plot.object = labels_plot(frame)
+        theme.draw_if_changed(self._labels_plot, frame, lambda: labels_plot(frame))
         self._labels_table.value = predictions_shown(frame)
         feedback = snap.metrics.feedback_by_verdict if snap.metrics else {}
         line = (
@@ -297,7 +301,7 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             text = snap.notes.get("metrics") or "No request measured yet."
             self._latency_empty.object = empty_html(text)
             return
-        self._latency_plot.object = latency_plot(frame)
+        theme.draw_if_changed(self._latency_plot, frame, lambda: latency_plot(frame))
         self._latency_table.value = latency_shown(frame, snap.metrics)
         requests = int(frame.loc[frame["stage"] == "predict", "requests"].sum())
         line = f"{requests:,} predict requests measured {started_text(snap.started_at)}."

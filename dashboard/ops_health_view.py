@@ -96,7 +96,7 @@ class HealthCards:
         tracked = drift is not None and drift.tracked
         self.drift_empty.visible = drift is None
         self.drift_status.visible = drift is not None
-        self.drift_body.visible = tracked
+        theme.show_items(self.drift_body, tracked)
         if drift is None:
             text = snap.notes.get("drift") or "Reading the drift monitor…"
             self.drift_empty.object = empty_html(text)
@@ -107,7 +107,8 @@ class HealthCards:
         if not tracked:
             return
         self.drift_table.value = drift_frame(drift)
-        self.drift_plot.object = drift_plot(drift_proba_frame(drift))
+        shares = drift_proba_frame(drift)
+        theme.draw_if_changed(self.drift_plot, shares, lambda: drift_plot(shares))
 
     def render_quality(self, snap: OpsSnapshot) -> None:
         """Labels collected, what the calibration learned from them, the live prior."""
@@ -147,7 +148,7 @@ class HealthCards:
         self.quality_status.object = (
             f'<div class="ap-quality-state">{html.escape(quality_state(snap))}</div>'
         )
-        self.quality_body.visible = not frame.empty
+        theme.show_items(self.quality_body, not frame.empty)
         if frame.empty or snap.calibration == self._shown_calibration:
             return  # the calibration only changes with the served model: nothing to redraw
         self._shown_calibration = snap.calibration

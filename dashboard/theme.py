@@ -7,8 +7,11 @@ HTML panes get the stylesheet through ``stylesheets=`` and layouts get inline ``
 from __future__ import annotations
 
 import html
+import weakref
+from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import panel as pn
 
 ACCENT = "#0b4f8a"
@@ -127,6 +130,36 @@ def wrapping_row(*objects: Any, narrowest: int = NARROWEST, **params: Any) -> pn
     for item in objects:
         item.stylesheets = [*item.stylesheets, item_css]
     return pn.Row(*objects, stylesheets=[WRAP_CSS], **params)
+
+
+_SHOWN: weakref.WeakKeyDictionary[pn.pane.HoloViews, Any] = weakref.WeakKeyDictionary()
+
+
+def draw_if_changed(pane: pn.pane.HoloViews, data: Any, build: Callable[[], Any]) -> None:
+    """Give `pane` the plot `build` makes, unless it already shows a plot of equal `data`.
+
+    Building a plot (a Bokeh model per glyph) is the costly part of a refresh, and a periodic
+    refresh mostly reads the same numbers: redrawing them anyway keeps the page's event loop
+    busy, so clicks and a new window wait behind plots nobody asked for."""
+    shown = _SHOWN.get(pane)
+    if shown is not None and pane.object is not None and _same(shown, data):
+        return
+    pane.object = build()
+    _SHOWN[pane] = data
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame) and a.equals(b)
+    return bool(a == b)
+
+
+def show_items(row: pn.Row, shown: bool) -> None:
+    """Show or hide what a `wrapping_row` holds, never the row itself: a row hidden when the
+    page is first drawn lays its items out at zero height once shown again, so the card
+    stays empty (seen in Chromium with Bokeh's flex layout)."""
+    for item in row.objects:
+        item.visible = shown
 
 
 def html_pane(text: Any, **params: Any) -> pn.pane.HTML:

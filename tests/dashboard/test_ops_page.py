@@ -235,7 +235,10 @@ def test_a_bundle_without_a_drift_reference_is_not_tracked(
     assert drift_frame(snap.drift).empty and drift_proba_frame(snap.drift).empty
     pn.panel(page).get_root()
     cards = page.health
-    assert not cards.drift_body.visible and "ap-drift-untracked" in cards.drift_status.object
+    assert (
+        not any(o.visible for o in cards.drift_body.objects)
+        and "ap-drift-untracked" in cards.drift_status.object
+    )
 
 
 def test_a_stable_window_says_so() -> None:
@@ -344,9 +347,9 @@ def test_quality_card_of_a_calibrated_model(
     state = quality_state(snap)
     assert state.startswith(f"Calibrated ({calibration['method']}) on 400 labelled feedbacks")
     assert state in page.health.quality_status.object
-    assert page.health.quality_body.visible and page.health.quality_table.value.equals(
-        quality_frame(calibration)
-    )
+    assert all(
+        o.visible for o in page.health.quality_body.objects
+    ) and page.health.quality_table.value.equals(quality_frame(calibration))
     estimated = drift_frame(snap.drift).set_index("signal").loc["Positive tweets, EM estimate (%)"]
     assert estimated["live"] == f"{100 * snap.drift.estimated_prior:.1f}"
 
@@ -358,7 +361,7 @@ def test_quality_card_of_an_uncalibrated_model(model_server: RunningServer) -> N
     assert quality_frame(None).empty and reliability_frame(None).empty
     pn.panel(page).get_root()
     assert "Not calibrated" in page.health.quality_status.object
-    assert not page.health.quality_body.visible
+    assert not any(o.visible for o in page.health.quality_body.objects)
     assert "no calibration yet" in page.health.quality_kpis.object
 
 
