@@ -388,3 +388,29 @@ def test_quality_tables_tolerate_partial_calibrations() -> None:
     ]
     snap = OpsSnapshot(datetime.now(UTC), 3600, served={"calibration": calibration})
     assert quality_state(snap) == "Calibrated (temperature) on 120 labelled feedbacks."
+
+
+def test_a_plot_is_rebuilt_only_when_its_data_changes() -> None:
+    """A periodic refresh that reads the same numbers leaves the plot as it is (no new Bokeh
+    models); new numbers draw a new plot."""
+    import holoviews as hv
+    import pandas as pd
+
+    from dashboard import theme
+
+    pane = pn.pane.HoloViews(None)
+    builds: list[int] = []
+
+    def build(frame: pd.DataFrame) -> hv.Bars:
+        builds.append(len(frame))
+        return hv.Bars(frame, "label", "n")
+
+    first = pd.DataFrame({"label": ["negative", "positive"], "n": [1, 2]})
+    theme.draw_if_changed(pane, first, lambda: build(first))
+    drawn = pane.object
+    same = first.copy()
+    theme.draw_if_changed(pane, same, lambda: build(same))
+    assert pane.object is drawn and builds == [2]
+    changed = pd.DataFrame({"label": ["negative", "positive"], "n": [1, 3]})
+    theme.draw_if_changed(pane, changed, lambda: build(changed))
+    assert pane.object is not drawn and builds == [2, 2]
