@@ -69,7 +69,8 @@ class Calibration:
     head_c: float | None = None
     """"domain_head": the L2 strength chosen by cross-validation."""
     head_features: str | None = None
-    """"domain_head": the feature set chosen by cross-validation ("ngram", "ngram+embedding")."""
+    """"domain_head": the feature set chosen by cross-validation ("ngram", "ngram+embedding",
+    "ngram+embedding+direction")."""
     head_generic_rows: int = 0
     """"domain_head": generic Sentiment140 rows fitted beside the feedback."""
     generic_intercept: float | None = None

@@ -28,13 +28,16 @@ from airparadis.calibration import (
 )
 from airparadis.domain_head import (
     C_GRID,
+    DIRECTION_FEATURES,
     FEATURE_SETS,
     HEAD_FILE,
+    Direction,
     DomainHead,
     FeatureSet,
     FittedHead,
     HeadRows,
     fit_head,
+    generic_direction,
     head_logit,
     head_rows,
 )
@@ -58,6 +61,9 @@ class GenericSample:
     texts: Sequence[str]
     p_raw: np.ndarray
     labels: np.ndarray
+    direction: Direction | None = None
+    """The generic sentiment direction fitted on a larger generic sample
+    (`training_jobs.generic_direction`); None: fitted on these tweets' own embeddings."""
 
 
 def _log_loss(y: np.ndarray, z: np.ndarray) -> float:
@@ -130,7 +136,7 @@ def fit_calibration(
     feature set chosen on the same folds); without them, only the maps of the logit do. A
     `generic` sample joins every fit of the head (never its held-out folds); `encoder_dir`
     (an exported encoder, `airparadis.embedding.exported_encoder`) lets the "ngram+embedding"
-    feature set compete.
+    feature set compete, and with a generic sample "ngram+embedding+direction" too.
 
     Raises `CalibrationError` below `min_labels` labels or with fewer than two examples of
     either class per fold: with that little evidence nothing should change.
@@ -153,6 +159,7 @@ def fit_calibration(
     encoder = SentenceEncoder.load(encoder_dir) if encoder_dir is not None else None
     rows: HeadRows | None = None
     extra: HeadRows | None = None
+    direction: Direction | None = None
     for method in methods:
         if method == "domain_head":
             if cleaned is None:
@@ -163,9 +170,16 @@ def fit_calibration(
                     clean_tweets(list(generic.texts)), logit(generic.p_raw), generic.labels,
                     False, encoder,
                 )  # fmt: skip
-            feature_sets = FEATURE_SETS if encoder is not None else ("ngram",)
+            if extra is not None and encoder is not None:
+                assert generic is not None
+                direction = generic.direction or generic_direction(rows.join(extra))
+            feature_sets = [
+                f for f in FEATURE_SETS
+                if f == "ngram" or (encoder is not None and (
+                    f != DIRECTION_FEATURES or direction is not None))
+            ]  # fmt: skip
             loss, head_c, head_features, oof_p, oof_t = _cross_validate_head(
-                rows, extra, splitter, feature_sets
+                rows, extra, splitter, feature_sets, direction
             )
             out_of_fold[method] = (oof_p, oof_t)
             if chosen is None or loss < chosen[0] - 1e-9:
@@ -189,7 +203,7 @@ def fit_calibration(
         assert rows is not None and head_c is not None
         fitted = fit_head(
             rows.join(extra) if extra is not None else rows, head_c, head_features, encoder,
-            encoder_dir,
+            encoder_dir, direction,
         )  # fmt: skip
         if fitted.slope <= 0:
             # A head that weighs the generic logit negatively inverts the generic model
@@ -226,7 +240,7 @@ def fit_calibration(
         reliability=reliability_bins(y, oof_p),
         head_file=HEAD_FILE if head is not None else None,
         head_c=head_c if head is not None else None,
-        head_features=head.features_used if head is not None else None,
+        head_features=head_features if head is not None else None,
         head_generic_rows=len(extra.y) if head is not None and extra is not None else 0,
         head=head,
     )
@@ -237,6 +251,7 @@ def _cross_validate_head(
     generic: HeadRows | None,
     splitter: StratifiedKFold,
     feature_sets: Sequence[FeatureSet],
+    direction: Direction | None = None,
 ) -> tuple[float, float, FeatureSet, np.ndarray, np.ndarray]:
     """(out-of-fold log loss, chosen C, chosen feature set, out-of-fold P, per-row
     thresholds) of the domain head on the feedback `rows`; each fold learns its own
@@ -248,9 +263,8 @@ def _cross_validate_head(
             oof_p = np.empty_like(rows.z)
             for fit_rows, held_rows in folds:
                 fitting = rows.take(fit_rows)
-                fitted: FittedHead = fit_head(
-                    fitting.join(generic) if generic is not None else fitting, c, features
-                )
+                both = fitting.join(generic) if generic is not None else fitting
+                fitted: FittedHead = fit_head(both, c, features, direction=direction)
                 oof_p[held_rows] = sigmoid(head_logit(fitted, rows.take(held_rows)))
             loss = _log_loss(rows.y, logit(oof_p))
             logger.debug("domain head %s C=%g: out-of-fold log loss %.4f", features, c, loss)

@@ -9,6 +9,14 @@ generalises from few labels to complaints worded differently. Platt scaling is t
 with no other features:
 ``head logit = slope * generic logit + intercept + Σ coef·tfidf + Σ coef·embedding``.
 
+The "ngram+embedding+direction" set adds one column: the generic sentiment direction, the logit
+of a logistic regression fitted on the generic sample's embeddings alone. A few hundred labels
+cannot place 384 embedding coefficients well when each is shrunk toward zero; with that column
+the head starts from Sentiment140's own notion of sentiment in embedding space and spends its
+labels on the domain's departures from it. The column is linear in the embedding, so its
+weight folds into the embedding coefficients and the intercepts when the head is fitted: the
+saved head has the same form as an "ngram+embedding" one.
+
 Generic rows in the fit keep the head's words and directions honest on ordinary tweets (the
 served Sentiment140 ranking holds); a domain indicator column, folded into the intercept when
 the head is saved, keeps them from pulling the head's prior back to 50/50. The intercept
@@ -57,8 +65,10 @@ GENERIC_SHARE = 0.5
 tweets ranked, not so much that the domain's own evidence is drowned."""
 INDICATOR_SCALE = 10.0
 """The domain indicator's value, like liblinear's intercept scaling: its penalty is negligible."""
-FeatureSet = Literal["ngram", "ngram+embedding"]
-FEATURE_SETS: tuple[FeatureSet, ...] = ("ngram", "ngram+embedding")
+FeatureSet = Literal["ngram", "ngram+embedding", "ngram+embedding+direction"]
+FEATURE_SETS: tuple[FeatureSet, ...] = ("ngram", "ngram+embedding", "ngram+embedding+direction")
+DIRECTION_FEATURES: FeatureSet = "ngram+embedding+direction"
+"""The feature set that also reads the generic direction (it needs generic rows)."""
 NGRAM_RANGE = (1, 2)
 MIN_DF = 2
 C_GRID: tuple[float, ...] = (1.0, 3.0, 10.0)
@@ -102,10 +112,6 @@ class DomainHead:
         norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted)
-
-    @property
-    def features_used(self) -> FeatureSet:
-        return "ngram+embedding" if self.embedding_coef.size else "ngram"
 
     def embedding_shift(self, cleaned: Sequence[str]) -> np.ndarray:
         """The embedding part of the logit of cleaned tweets (zeros without embeddings)."""
@@ -230,15 +236,54 @@ def head_rows(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Direction:
+    """The generic sentiment direction: logit = embedding @ weights + bias."""
+
+    weights: np.ndarray
+    bias: float
+
+    def logit(self, embeddings: np.ndarray) -> np.ndarray:
+        return np.asarray(embeddings @ self.weights + self.bias, dtype=np.float64)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, weights=self.weights, bias=np.array(self.bias))
+
+    @classmethod
+    def load(cls, path: Path) -> Direction:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(np.asarray(data["weights"], np.float64), float(data["bias"]))
+
+
+def fit_direction(embeddings: np.ndarray, labels: np.ndarray) -> Direction | None:
+    """A logistic regression of generic labels on their embeddings (None with one class)."""
+    if len(np.unique(labels)) < 2:
+        return None
+    model = LogisticRegression(max_iter=1000).fit(embeddings, labels)
+    return Direction(np.asarray(model.coef_[0], np.float64), float(model.intercept_[0]))
+
+
+def generic_direction(rows: HeadRows) -> Direction | None:
+    """The direction fitted on `rows`' generic sample (None without embeddings or without
+    both classes among its generic rows): the fallback when no larger sample's direction is
+    given. Fitted once per calibration: the generic rows are the same in every fold."""
+    generic = ~rows.domain
+    if rows.embeddings is None:
+        return None
+    return fit_direction(rows.embeddings[generic], rows.y[generic])
+
+
 def fit_head(
     rows: HeadRows,
     c: float,
     features: FeatureSet = "ngram",
     encoder: SentenceEncoder | None = None,
     encoder_dir: Path | None = None,
+    direction: Direction | None = None,
 ) -> FittedHead:
     """Fit the head (L2 strength 1/c). The vocabulary comes from the in-domain rows only: the
-    generic sample teaches weights, not words nobody in the domain uses."""
+    generic sample teaches weights, not words nobody in the domain uses. The direction set
+    needs `direction` (`generic_direction`)."""
     domain_cleaned = [t for t, d in zip(rows.cleaned, rows.domain, strict=True) if d]
     vectorizer = TfidfVectorizer(min_df=MIN_DF, sublinear_tf=True, **_vectorizer_kwargs())  # type: ignore[arg-type]
     try:
@@ -250,11 +295,17 @@ def fit_head(
         ngrams = sp.csr_matrix((len(rows.cleaned), 0))
         vocabulary, idf = (), np.zeros(0)
     blocks = [ngrams]
-    use_embedding = features == "ngram+embedding"
+    use_embedding = features != "ngram"
+    use_direction = features == DIRECTION_FEATURES
     if use_embedding:
         if rows.embeddings is None:
-            raise ValueError("the ngram+embedding head needs the rows' embeddings")
+            raise ValueError(f"the {features} head needs the rows' embeddings")
         blocks.append(sp.csr_matrix(EMBEDDING_SCALE * rows.embeddings))
+    if use_direction:
+        if direction is None:
+            raise ValueError(f"the {features} head needs the generic direction")
+        assert rows.embeddings is not None
+        blocks.append(sp.csr_matrix(direction.logit(rows.embeddings)[:, None]))
     with_generic = not bool(rows.domain.all())
     if with_generic:
         blocks.append(sp.csr_matrix(INDICATOR_SCALE * rows.domain.astype(float)[:, None]))
@@ -274,6 +325,13 @@ def fit_head(
     if with_generic:  # served traffic is the domain: its indicator is folded into the intercept
         intercept += INDICATOR_SCALE * float(coef[-1])
         coef = coef[:-1]
+    if use_direction:  # linear in the embedding: folded into its coefficients and intercepts
+        assert direction is not None
+        weight, coef = float(coef[-1]), coef[:-1]
+        coef = coef.copy()
+        coef[len(vocabulary) :] += weight * direction.weights / EMBEDDING_SCALE
+        intercept += weight * direction.bias
+        generic_intercept += weight * direction.bias
     ngram_coef = coef[: len(vocabulary)]
     embedding_coef = coef[len(vocabulary) :] if use_embedding else np.zeros(0)
     head = DomainHead(

@@ -52,6 +52,7 @@ from training_jobs.gated_registration import (
     gate_generic_sample,
     generic_gate_frame,
 )
+from training_jobs.generic_direction import cached_direction
 from training_jobs.metrics import binary_metrics, finite_metrics
 from training_jobs.registry import RegisteredModel, log_bundle
 from training_jobs.run_inputs import prepare_split
@@ -275,12 +276,16 @@ def generic_sample(
     model: SentimentClassifier, train: pd.DataFrame, settings: TrainingSettings
 ) -> GenericSample | None:
     """`head_generic_rows` tweets of the generic training split (never the test split the
-    gate reads), with the model's raw score on them."""
+    gate reads), with the model's raw score on them, and the generic sentiment direction when
+    the head may read embeddings."""
     if settings.head_generic_rows == 0 or train.empty:
         return None
     rows = train.sample(min(settings.head_generic_rows, len(train)), random_state=settings.seed)
     texts = rows["text"].tolist()
-    return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy())
+    direction = (
+        cached_direction(train, settings, exported_encoder()) if settings.head_embeddings else None
+    )
+    return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy(), direction)
 
 
 def calibrate(

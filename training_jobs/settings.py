@@ -222,6 +222,13 @@ class TrainingSettings(BaseSettings):
         description="Generic training-split tweets fitted beside the feedback in the domain "
         "head, so it keeps generic tweets ranked; 0 fits on feedback alone.",
     )
+    head_direction_rows: int = Field(
+        default=5000,
+        ge=0,
+        description="Generic training-split tweets whose embeddings fit the head's generic "
+        "sentiment direction (embedded once, then cached beside the encoder); 0 fits it on the "
+        "head's generic sample alone.",
+    )
     retrain_refit_generic: bool = Field(
         default=False,
         description="`retrain` refits the generic model even when the champion's domain head "

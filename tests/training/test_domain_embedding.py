@@ -53,7 +53,7 @@ def test_embedding_features_win_travel_in_the_bundle_and_explain_exactly(
         encoder_dir=encoder_dir,
     )  # fmt: skip
     assert calibration.method == "domain_head" and calibration.head is not None
-    assert calibration.head_features == "ngram+embedding"
+    assert calibration.head_features in ("ngram+embedding", "ngram+embedding+direction")
     assert calibration.head_generic_rows == 40
     held = calibration.heldout["calibrated"]["macro_f1"]
     assert held is not None and held > 0.9  # out of fold: unseen adjectives are understood
@@ -64,7 +64,8 @@ def test_embedding_features_win_travel_in_the_bundle_and_explain_exactly(
     for name in (HEAD_FILE, ENCODER_FILE, ENCODER_TOKENIZER_FILE):
         assert (target / name).is_file()
     stored = json.loads((target / "bundle.json").read_text())["calibration"]
-    assert stored["head_features"] == "ngram+embedding" and stored["head_generic_rows"] == 40
+    assert stored["head_features"] == calibration.head_features
+    assert stored["head_generic_rows"] == 40
     model = load_bundle(target)
     tweets = ["what a gorgeous flight", "what a hideous crew", "@united my bag is lost"]
     expected = calibration.apply(raw.predict_proba(tweets), tweets)

@@ -1,0 +1,59 @@
+"""The generic sentiment direction for the domain head, fitted on a larger generic sample than
+the head's own and cached.
+
+The head's "ngram+embedding+direction" feature set reads Sentiment140's sentiment axis in
+embedding space (`airparadis.domain_head`). Fitted on the head's 1,000 generic tweets that axis
+is noisy; on several thousand it is steadier, but embedding them costs tens of seconds on a
+CPU. The direction depends only on the encoder and the sampled tweets, so it is computed once
+per (encoder, sample) and kept next to the exported encoder; later `calibrate` and `retrain`
+runs read it back in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from airparadis.domain_head import Direction, fit_direction
+from airparadis.embedding import ENCODER_FILE, SentenceEncoder, file_digest
+from airparadis.text import clean_tweets
+from training_jobs.settings import TrainingSettings
+
+logger = logging.getLogger(__name__)
+DIRECTIONS_DIR = "directions"
+
+
+def sample_key(encoder_dir: Path, texts: list[str], labels: list[int]) -> str:
+    """What the direction depends on: the encoder's weights and the labelled sample."""
+    digest = hashlib.sha256(file_digest(encoder_dir / ENCODER_FILE).encode())
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_direction(
+    train: pd.DataFrame, settings: TrainingSettings, encoder_dir: Path
+) -> Direction | None:
+    """The direction fitted on `head_direction_rows` tweets of the generic training split,
+    from the cache beside the encoder when this sample was embedded before (None when the
+    setting is 0 or the sample has one class: the head then fits it on its own generic rows)."""
+    if settings.head_direction_rows == 0 or train.empty:
+        return None
+    rows = train.sample(min(settings.head_direction_rows, len(train)), random_state=settings.seed)
+    texts, labels = rows["text"].tolist(), [int(v) for v in rows["label"]]
+    path = encoder_dir / DIRECTIONS_DIR / f"{sample_key(encoder_dir, texts, labels)}.npz"
+    if path.is_file():
+        return Direction.load(path)
+    logger.info("embedding %d generic tweets for the head's sentiment direction", len(texts))
+    encoder = SentenceEncoder.load(encoder_dir)
+    direction = fit_direction(encoder.embed_cleaned(clean_tweets(texts)), rows["label"].to_numpy())
+    if direction is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}-{os.getpid()}.npz")
+        direction.save(partial)
+        partial.replace(path)  # atomic: a concurrent run reads a whole file or none
+    return direction
