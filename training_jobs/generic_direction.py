@@ -35,6 +35,16 @@ def sample_key(encoder_dir: Path, texts: list[str], labels: list[int]) -> str:
     return digest.hexdigest()[:32]
 
 
+def direction_sample(train: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
+    return train.sample(min(settings.head_direction_rows, len(train)), random_state=settings.seed)
+
+
+def direction_path(rows: pd.DataFrame, encoder_dir: Path) -> Path:
+    """Where the direction of the sample `rows` is cached."""
+    key = sample_key(encoder_dir, rows["text"].tolist(), [int(v) for v in rows["label"]])
+    return encoder_dir / DIRECTIONS_DIR / f"{key}.npz"
+
+
 def cached_direction(
     train: pd.DataFrame, settings: TrainingSettings, encoder_dir: Path
 ) -> Direction | None:
@@ -43,9 +53,9 @@ def cached_direction(
     setting is 0 or the sample has one class: the head then fits it on its own generic rows)."""
     if settings.head_direction_rows == 0 or train.empty:
         return None
-    rows = train.sample(min(settings.head_direction_rows, len(train)), random_state=settings.seed)
-    texts, labels = rows["text"].tolist(), [int(v) for v in rows["label"]]
-    path = encoder_dir / DIRECTIONS_DIR / f"{sample_key(encoder_dir, texts, labels)}.npz"
+    rows = direction_sample(train, settings)
+    texts = rows["text"].tolist()
+    path = direction_path(rows, encoder_dir)
     if path.is_file():
         return Direction.load(path)
     logger.info("embedding %d generic tweets for the head's sentiment direction", len(texts))
