@@ -77,7 +77,7 @@ images: ## Build the serving, training and dashboard images (BuildKit, cached la
 	$(DOCKER) image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^airparadis-(model-server|dashboard|training):$(IMAGE_TAG) '
 
 test: install ## Run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed ## The edit loop: no browser, PostgreSQL, containers, builds or slow tests
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not slow and not postgres and not browser and not containers and not build" $(PYTEST_ARGS)

@@ -173,7 +173,6 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
         self._volume_plot = pn.pane.HoloViews(None, **wide)
         self._share_plot = pn.pane.HoloViews(None, **wide)
         self._feedback_plots = theme.wrapping_row(self._volume_plot, self._share_plot)
-        self._shown_feedback: pd.DataFrame | None = None
         self._labels_empty = theme.empty("")
         self._labels_plot = pn.pane.HoloViews(None, **wide)
         self._labels_table = pn.widgets.Tabulator(
@@ -264,9 +263,8 @@ class OpsPage(pn.viewable.Viewer):  # type: ignore[misc]
             )
             self._feedback_empty.object = empty_html(text)
             return
-        if self._shown_feedback is not None and self._shown_feedback.equals(frame):
+        if not theme.data_changed(self._volume_plot, frame):
             return  # the same bins: redrawing them would only keep the event loop busy
-        self._shown_feedback = frame
         volume, rate = feedback_plots(frame)
         self._volume_plot.object = volume
         self._share_plot.object = rate

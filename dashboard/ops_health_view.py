@@ -69,7 +69,6 @@ class HealthCards:
             css_classes=["ap-quality-table"], configuration=ALL_ROWS, **wide,
         )  # fmt: skip
         self.reliability_plot = pn.pane.HoloViews(None, linked_axes=False, **wide)
-        self._shown_calibration: dict[str, Any] | None = None
         self.quality_body = theme.wrapping_row(
             pn.Column(self.quality_table, theme.html_pane(QUALITY_NOTE, **wide), **wide),
             self.reliability_plot,
@@ -149,8 +148,7 @@ class HealthCards:
             f'<div class="ap-quality-state">{html.escape(quality_state(snap))}</div>'
         )
         theme.show_items(self.quality_body, not frame.empty)
-        if frame.empty or snap.calibration == self._shown_calibration:
+        if frame.empty or not theme.data_changed(self.reliability_plot, snap.calibration):
             return  # the calibration only changes with the served model: nothing to redraw
-        self._shown_calibration = snap.calibration
         self.quality_table.value = frame
         self.reliability_plot.object = reliability_plot(snap.calibration)

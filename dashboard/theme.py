@@ -132,20 +132,27 @@ def wrapping_row(*objects: Any, narrowest: int = NARROWEST, **params: Any) -> pn
     return pn.Row(*objects, stylesheets=[WRAP_CSS], **params)
 
 
-_SHOWN: weakref.WeakKeyDictionary[pn.pane.HoloViews, Any] = weakref.WeakKeyDictionary()
+_SHOWN: weakref.WeakKeyDictionary[pn.viewable.Viewable, Any] = weakref.WeakKeyDictionary()
+_NOTHING = object()
 
 
-def draw_if_changed(pane: pn.pane.HoloViews, data: Any, build: Callable[[], Any]) -> None:
-    """Give `pane` the plot `build` makes, unless it already shows a plot of equal `data`.
+def data_changed(pane: pn.viewable.Viewable, data: Any) -> bool:
+    """Whether `data` differs from what `pane` was last drawn from (and remember `data`).
 
     Building a plot (a Bokeh model per glyph) is the costly part of a refresh, and a periodic
     refresh mostly reads the same numbers: redrawing them anyway keeps the page's event loop
     busy, so clicks and a new window wait behind plots nobody asked for."""
-    shown = _SHOWN.get(pane)
-    if shown is not None and pane.object is not None and _same(shown, data):
-        return
-    pane.object = build()
+    shown = _SHOWN.get(pane, _NOTHING)
+    if shown is not _NOTHING and _same(shown, data):
+        return False
     _SHOWN[pane] = data
+    return True
+
+
+def draw_if_changed(pane: pn.pane.HoloViews, data: Any, build: Callable[[], Any]) -> None:
+    """Give `pane` the plot `build` makes, unless it already shows a plot of equal `data`."""
+    if data_changed(pane, data) or pane.object is None:
+        pane.object = build()
 
 
 def _same(a: Any, b: Any) -> bool:
