@@ -102,22 +102,27 @@ def time_retrain(
                 os.environ[key] = value
 
 
-def direction_line(train: pd.DataFrame) -> str:
-    """How long the head's generic sentiment direction takes before the first reading (read
-    from the cache when an earlier run embedded the same sample with the same encoder)."""
+def direction_line(generic: object, train: pd.DataFrame) -> str:
+    """How long the head's generic sample and sentiment direction take before the first
+    reading (the direction read from the cache when an earlier run embedded the same sample
+    with the same encoder)."""
     from airparadis.embedding import exported_encoder
-    from training_jobs.generic_direction import cached_direction, direction_path, direction_sample
+    from training_jobs.generic_direction import DIRECTIONS_DIR
+    from training_jobs.retrain import generic_sample
     from training_jobs.settings import TrainingSettings
 
-    settings, encoder_dir = TrainingSettings(), exported_encoder()
-    cached = direction_path(direction_sample(train, settings), encoder_dir).is_file()
+    settings = TrainingSettings()
+    directions = exported_encoder() / DIRECTIONS_DIR
+    before = set(directions.glob("*.npz"))
     started = time.perf_counter()
-    cached_direction(train, settings, encoder_dir)
+    generic_sample(generic, train, settings)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
+    cached = set(directions.glob("*.npz")) == before
     return (
-        f"Generic sentiment direction of the head ({settings.head_direction_rows:,} training "
-        f"tweets): {seconds:.1f} s, {'read from the cache' if cached else 'embedded and fitted'}"
-        " (once per encoder and sample; every later `calibrate` or `retrain` reads the cache)."
+        f"Generic sample and sentiment direction of the head ({settings.head_generic_rows:,} and "
+        f"{settings.head_direction_rows:,} training tweets): {seconds:.1f} s, direction "
+        f"{'read from the cache' if cached else 'embedded and fitted'} (once per encoder and "
+        "sample; every later `calibrate` or `retrain` reads the cache)."
     )
 
 
@@ -173,7 +178,7 @@ def measure(data: list[Path], shared: Path, loao: bool, quick: bool = False) -> 
         family.save(generic_model, generic_dir)
         generic = load_bundle(generic_dir)
         generic.info.params["train_prior"] = float(split.train["label"].mean())
-        lines += [direction_line(split.train), ""]
+        lines += [direction_line(generic, split.train), ""]
         readings = read_curve(
             generic, generic_dir, split.train, split.validation, split.test, pool, heldout,
             QUICK_COUNTS if quick else COUNTS, tmp, retrain=not quick,

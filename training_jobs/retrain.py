@@ -282,8 +282,12 @@ def generic_sample(
         return None
     rows = train.sample(min(settings.head_generic_rows, len(train)), random_state=settings.seed)
     texts = rows["text"].tolist()
+    # The direction is fitted on other tweets than the head's generic rows: on its own
+    # training rows it would look more telling than it is, and the head would lean on it.
     direction = (
-        cached_direction(train, settings, exported_encoder()) if settings.head_embeddings else None
+        cached_direction(train.drop(index=rows.index), settings, exported_encoder())
+        if settings.head_embeddings
+        else None
     )
     return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy(), direction)
 
