@@ -22,9 +22,12 @@ from airparadis.bundle_format import read_info as read_info
 from airparadis.bundle_format import register_format as register_format
 from airparadis.bundle_format import tweet_scorer as tweet_scorer
 from airparadis.bundle_format import write_info as write_info
+from airparadis.embedding import SERVING, EncoderRuntime
 
 
-def load_bundle(path: Path) -> SentimentClassifier:
+def load_bundle(path: Path, runtime: EncoderRuntime = SERVING) -> SentimentClassifier:
+    """The bundle at `path`, wrapped with its calibration when it has one; `runtime` is how a
+    domain head's sentence encoder runs (`airparadis.embedding`: serving, or training's bulk)."""
     directory = find_bundle(path)
     info = read_info(directory)
     loader = loader_of(info.format)
@@ -41,7 +44,7 @@ def load_bundle(path: Path) -> SentimentClassifier:
     from airparadis.calibration import CalibratedClassifier, CalibrationError, load_calibration
 
     try:
-        calibration = load_calibration(directory, info)
+        calibration = load_calibration(directory, info, runtime)
     except (CalibrationError, TypeError, ValueError, OSError, KeyError) as exc:
         raise BundleError(f"{directory}: unusable calibration: {exc}") from exc
     assert calibration is not None

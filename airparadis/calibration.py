@@ -27,7 +27,7 @@ import numpy as np
 
 from airparadis.bundle_format import BundleInfo, SentimentClassifier, write_info
 from airparadis.domain_head import HEAD_FILE, DomainHead
-from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE
+from airparadis.embedding import ENCODER_FILE, ENCODER_TOKENIZER_FILE, SERVING, EncoderRuntime
 
 CALIBRATION_FORMAT = 4
 """Version of the serialised dict; bump it when its meaning changes (v2: "domain_head"; v3: the
@@ -163,12 +163,15 @@ def save_calibration(directory: Path, info: BundleInfo, calibration: Calibration
     write_info(directory, with_calibration(info, calibration))
 
 
-def load_calibration(directory: Path, info: BundleInfo) -> Calibration | None:
-    """The calibration of the bundle at `directory`, its head loaded from its file."""
+def load_calibration(
+    directory: Path, info: BundleInfo, runtime: EncoderRuntime = SERVING
+) -> Calibration | None:
+    """The calibration of the bundle at `directory`, its head loaded from its file (its
+    encoder run as `runtime` says)."""
     if not info.calibration:
         return None
     head_file = info.calibration.get("head_file")
-    head = DomainHead.load(directory / str(head_file)) if head_file else None
+    head = DomainHead.load(directory / str(head_file), runtime) if head_file else None
     return Calibration.from_dict(info.calibration, head)
 
 

@@ -41,7 +41,7 @@ from airparadis.domain_head import (
     head_logit,
     head_rows,
 )
-from airparadis.embedding import SentenceEncoder
+from airparadis.embedding import SERVING, EncoderRuntime, SentenceEncoder
 from airparadis.label_shift import HeldoutMap, PriorEstimate, log_odds_shift
 from airparadis.metrics import binary_metrics, reliability_bins
 from airparadis.text import clean_tweets
@@ -129,6 +129,7 @@ def fit_calibration(
     texts: Sequence[str] | None = None,
     generic: GenericSample | None = None,
     encoder_dir: Path | None = None,
+    encoder_runtime: EncoderRuntime = SERVING,
 ) -> Calibration:
     """Choose and fit the calibration on labelled feedback (raw P(positive), labels 0/1).
 
@@ -136,7 +137,8 @@ def fit_calibration(
     feature set chosen on the same folds); without them, only the maps of the logit do. A
     `generic` sample joins every fit of the head (never its held-out folds); `encoder_dir`
     (an exported encoder, `airparadis.embedding.exported_encoder`) lets the "ngram+embedding"
-    feature set compete, and with a generic sample "ngram+embedding+direction" too.
+    feature set compete, and with a generic sample "ngram+embedding+direction" too; it runs
+    as `encoder_runtime` says (training passes `airparadis.embedding.bulk_runtime`).
 
     Raises `CalibrationError` below `min_labels` labels or with fewer than two examples of
     either class per fold: with that little evidence nothing should change.
@@ -156,7 +158,9 @@ def fit_calibration(
     cleaned = clean_tweets(list(texts)) if texts is not None else None
     head_c: float | None = None
     head_features: FeatureSet = "ngram"
-    encoder = SentenceEncoder.load(encoder_dir) if encoder_dir is not None else None
+    encoder = (
+        SentenceEncoder.load(encoder_dir, encoder_runtime) if encoder_dir is not None else None
+    )
     rows: HeadRows | None = None
     extra: HeadRows | None = None
     direction: Direction | None = None

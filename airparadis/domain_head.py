@@ -46,6 +46,8 @@ from sklearn.linear_model import LogisticRegression
 from airparadis.embedding import (
     ENCODER_FILE,
     ENCODER_TOKENIZER_FILE,
+    SERVING,
+    EncoderRuntime,
     SentenceEncoder,
     file_digest,
 )
@@ -162,7 +164,7 @@ class DomainHead:
         )  # fmt: skip
 
     @classmethod
-    def load(cls, path: Path) -> DomainHead:
+    def load(cls, path: Path, runtime: EncoderRuntime = SERVING) -> DomainHead:
         with np.load(path, allow_pickle=False) as data:
             if int(data["format"]) not in READABLE_HEAD_FORMATS:
                 raise ValueError(
@@ -180,7 +182,7 @@ class DomainHead:
             return cls(vocabulary, idf, coef)
         if file_digest(path.parent / ENCODER_FILE) != digest:
             raise ValueError(f"{ENCODER_FILE} is not the encoder {path.name} was fitted with")
-        encoder = SentenceEncoder.load(path.parent)
+        encoder = SentenceEncoder.load(path.parent, runtime)
         return cls(vocabulary, idf, coef, embedding_coef, encoder, path.parent)
 
 

@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,50 @@ ENCODER_VERSION = "minilm-l6-meanpool-l2-fp32-v1"
 """Names the exported graph; a cached export of another version is not reused."""
 
 
+@dataclass(frozen=True)
+class EncoderRuntime:
+    """How an encoder runs. Serving (the default) embeds a few tweets at a time on one thread
+    that sleeps when idle: a served tweet is one small matrix product chain, and spinning
+    worker threads fight the request threads (and other pods) for cores. Training embeds
+    thousands at once (`bulk_runtime`): on every core it may use, and through a disk cache,
+    since it embeds the same tweets again and again (the gate's generic sample and the head's
+    generic rows are fixed samples, read by every `calibrate` and `retrain`)."""
+
+    threads: int = 1
+    cache: Path | None = None
+    """Folder of a `joblib.Memory` keyed by the encoder's digest and the cleaned tweets."""
+
+
+SERVING = EncoderRuntime()
+EMBEDDING_CACHE_LIMIT = "1G"
+"""Bulk embeddings kept on disk at most; the least recently used go first."""
+
+
+def bulk_runtime(cached: bool = True) -> EncoderRuntime:
+    """Training's runtime: every core this process may use (`joblib.cpu_count` reads the
+    affinity and the cgroup CPU quota, so a Job's limit is honoured), cached under
+    `cache_dir`'s parent unless not `cached` (scoring an arbitrary file: nothing to reuse)."""
+    import joblib
+
+    cache = cache_dir().parent / "embeddings" if cached else None
+    return EncoderRuntime(threads=joblib.cpu_count(), cache=cache)
+
+
+def _embed_uncached(encoder: SentenceEncoder, digest: str, cleaned: list[str]) -> np.ndarray:
+    """`encoder`'s embeddings; `digest` (its graph's sha256) keys the cache, not `encoder`."""
+    return encoder.run(cleaned)
+
+
 class SentenceEncoder:
     """ONNX Runtime session of the pooled encoder plus its tokenizer (thread-safe)."""
 
-    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 1) -> None:
+    def __init__(
+        self, model_path: Path, tokenizer_path: Path, runtime: EncoderRuntime = SERVING
+    ) -> None:
         import onnxruntime as ort
 
-        # One thread that sleeps when idle: a served tweet is one small matrix product chain,
-        # and spinning worker threads fight the request threads (and other pods) for cores.
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = runtime.threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -57,12 +92,28 @@ class SentenceEncoder:
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.tokenizer = load_tokenizer(tokenizer_path, MAX_LEN)
+        self._cached: Any = None
+        self._digest = ""
+        if runtime.cache is not None:
+            import joblib
+
+            memory = joblib.Memory(runtime.cache, verbose=0)
+            memory.reduce_size(bytes_limit=EMBEDDING_CACHE_LIMIT)
+            self._cached = memory.cache(_embed_uncached, ignore=["encoder"])
+            self._digest = file_digest(model_path)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm embeddings of raw tweets, shape (len(texts), `EMBEDDING_DIM`), float64."""
         return self.embed_cleaned(clean_tweets(list(texts)))
 
     def embed_cleaned(self, cleaned: Sequence[str]) -> np.ndarray:
+        """Embeddings of cleaned tweets, from the runtime's cache when it has them."""
+        if self._cached is None or not cleaned:
+            return self.run(list(cleaned))
+        return np.asarray(self._cached(self, self._digest, list(cleaned)), dtype=np.float64)
+
+    def run(self, cleaned: Sequence[str]) -> np.ndarray:
+        """Embeddings of cleaned tweets, computed (length-sorted, padded batches)."""
         out = np.zeros((len(cleaned), EMBEDDING_DIM), dtype=np.float64)
         if not cleaned:
             return out
@@ -74,8 +125,8 @@ class SentenceEncoder:
         return out
 
     @classmethod
-    def load(cls, directory: Path) -> SentenceEncoder:
-        return cls(directory / ENCODER_FILE, directory / ENCODER_TOKENIZER_FILE)
+    def load(cls, directory: Path, runtime: EncoderRuntime = SERVING) -> SentenceEncoder:
+        return cls(directory / ENCODER_FILE, directory / ENCODER_TOKENIZER_FILE, runtime)
 
 
 def encoder_source() -> Path:

@@ -23,6 +23,7 @@ def score(
     from mlflow.exceptions import MlflowException
 
     from airparadis.bundle import BundleError, load_bundle
+    from airparadis.embedding import bulk_runtime
     from airparadis.settings import PlatformSettings
     from airparadis.tracking import connect, download_model, needs_registry
     from training_jobs.score import ScoringError, score_file
@@ -32,7 +33,7 @@ def score(
     try:
         if needs_registry(uri):
             connect(platform)
-        model = load_bundle(download_model(uri))
+        model = load_bundle(download_model(uri), bulk_runtime(cached=False))
         report = score_file(model, input_path, output, text_column, batch_size)
     except (ScoringError, BundleError, FileNotFoundError, MlflowException) as exc:
         raise usage_error(str(exc)) from exc

@@ -39,6 +39,7 @@ import numpy as np
 
 from airparadis.bundle import BundleError, SentimentClassifier, load_bundle
 from airparadis.calibration import generic_prior_proba
+from airparadis.embedding import bulk_runtime
 from airparadis.settings import PlatformSettings
 from training_jobs.metrics import binary_metrics
 
@@ -301,7 +302,7 @@ def champion_score(
         )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            champion = load_bundle(download_model(platform.champion_uri, Path(tmp)))
+            champion = load_bundle(download_model(platform.champion_uri, Path(tmp)), bulk_runtime())
             return str(version.version), evaluate(champion)
     except (BundleError, MlflowException, OSError) as exc:
         logger.warning("champion v%s cannot be scored: %s", version.version, exc)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from airparadis.domain_head import Direction, fit_direction
-from airparadis.embedding import ENCODER_FILE, SentenceEncoder, file_digest
+from airparadis.embedding import ENCODER_FILE, SentenceEncoder, bulk_runtime, file_digest
 from airparadis.text import clean_tweets
 from training_jobs.settings import TrainingSettings
 
@@ -59,7 +59,7 @@ def cached_direction(
     if path.is_file():
         return Direction.load(path)
     logger.info("embedding %d generic tweets for the head's sentiment direction", len(texts))
-    encoder = SentenceEncoder.load(encoder_dir)
+    encoder = SentenceEncoder.load(encoder_dir, bulk_runtime(cached=False))
     direction = fit_direction(encoder.embed_cleaned(clean_tweets(texts)), rows["label"].to_numpy())
     if direction is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

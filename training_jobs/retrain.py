@@ -40,7 +40,7 @@ from airparadis.calibration import (
 )
 from airparadis.calibration_fit import GenericSample, fit_calibration, prior_calibration
 from airparadis.drift import load_reference
-from airparadis.embedding import exported_encoder
+from airparadis.embedding import bulk_runtime, exported_encoder
 from airparadis.feedback_export import export_feedback
 from airparadis.label_shift import PriorEstimate, prior_policy
 from airparadis.settings import PlatformSettings
@@ -252,7 +252,7 @@ def _register_prior(
     calibration = prior_calibration(live_prior, raw_threshold(model.info), labelled, heldout)
     info = read_info(bundle_dir)
     save_calibration(bundle_dir, info, calibration)
-    served = load_bundle(bundle_dir)
+    served = load_bundle(bundle_dir, bulk_runtime())
     split, _ = prepare_split(settings, platform)
     judged = examples if len(examples) >= FEEDBACK_GATE_MIN else None
     with mlflow.start_run(run_name=f"calibrate-prior-{info.family}") as run:
@@ -312,7 +312,7 @@ def calibrate(
     uri = model_uri or platform.champion_uri
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = find_bundle(download_model(uri, Path(tmp) / "download"))
-        model = load_bundle(bundle_dir)
+        model = load_bundle(bundle_dir, bulk_runtime())
         if only_head_for is not None and model.info.family != only_head_for:
             return CalibrateResult(None, f"the champion is {model.info.family}")
         if len(fitting) < settings.calibration_min_labels:
@@ -332,6 +332,7 @@ def calibrate(
                 CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
                 generic=generic_sample(model, split.train, settings),
                 encoder_dir=exported_encoder() if settings.head_embeddings else None,
+                encoder_runtime=bulk_runtime(),
             )  # fmt: skip
         except CalibrationError as exc:
             return CalibrateResult(None, f"nothing changes: {exc}")
@@ -339,7 +340,7 @@ def calibrate(
             return CalibrateResult(None, f"cross-validation chose {calibration.method}")
         info = read_info(bundle_dir)
         save_calibration(bundle_dir, info, calibration)
-        served = load_bundle(bundle_dir)
+        served = load_bundle(bundle_dir, bulk_runtime())
         with mlflow.start_run(run_name=f"calibrate-{info.family}") as run:
             mlflow.set_tags({"family": info.family, "format": info.format, "stage": "calibrate",
                              "calibrated_from": uri})  # fmt: skip

@@ -122,7 +122,7 @@ def test_the_generic_direction_is_embedded_once_per_sample_and_cached(
     lovely, horrible = direction.logit(probes)
     assert lovely > horrible
 
-    def no_embedding(directory: Path) -> SentenceEncoder:
+    def no_embedding(directory: Path, runtime: object = None) -> SentenceEncoder:
         raise AssertionError("the cached direction was embedded again")
 
     monkeypatch.setattr(SentenceEncoder, "load", no_embedding)

@@ -87,3 +87,29 @@ def test_embedding_features_win_travel_in_the_bundle_and_explain_exactly(
     # A plain map in its place removes the head and the encoder's files.
     save_calibration(target, read_info(target), fit_calibration(p_raw, y, methods=("platt",)))
     assert not (target / ENCODER_FILE).exists() and not (target / HEAD_FILE).exists()
+
+
+@pytest.mark.slow
+def test_bulk_embeddings_equal_served_ones_and_are_read_back_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training's runtime (every core, a disk cache) gives the embeddings serving computes; a
+    second encoder over the same graph reads them back without running it, and another
+    tweet list is computed."""
+    from airparadis.embedding import EncoderRuntime, SentenceEncoder
+
+    runtime = EncoderRuntime(threads=2, cache=tmp_path / "embeddings")
+    texts = ["flight delayed again, no crew", "lovely landing, thanks", "lost my bag"]
+    served = SentenceEncoder.load(exported_encoder()).embed(texts)
+    bulk = SentenceEncoder.load(exported_encoder(), runtime).embed(texts)
+    np.testing.assert_allclose(bulk, served, atol=1e-5)
+    assert any((tmp_path / "embeddings").rglob("output.pkl"))
+
+    def not_run(self: SentenceEncoder, cleaned: list[str]) -> np.ndarray:
+        raise AssertionError(f"embedded again: {cleaned}")
+
+    monkeypatch.setattr(SentenceEncoder, "run", not_run)
+    again = SentenceEncoder.load(exported_encoder(), runtime)
+    np.testing.assert_array_equal(again.embed(texts), bulk)
+    with pytest.raises(AssertionError, match="embedded again"):
+        again.embed(["a tweet nobody embedded"])
