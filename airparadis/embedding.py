@@ -57,6 +57,8 @@ class EncoderRuntime:
 
 SERVING = EncoderRuntime()
 EMBEDDING_CACHE_LIMIT = "1G"
+CACHE_CHUNK = 1000
+"""Tweets per cached entry (`SentenceEncoder.embed_cleaned`)."""
 """Bulk embeddings kept on disk at most; the least recently used go first."""
 
 
@@ -107,10 +109,16 @@ class SentenceEncoder:
         return self.embed_cleaned(clean_tweets(list(texts)))
 
     def embed_cleaned(self, cleaned: Sequence[str]) -> np.ndarray:
-        """Embeddings of cleaned tweets, from the runtime's cache when it has them."""
+        """Embeddings of cleaned tweets, from the runtime's cache when it has them. The cache
+        holds `CACHE_CHUNK`-tweet chunks, so a list that extends a cached one (a larger
+        sample drawn as a prefix of the same shuffle) pays only for its new part."""
         if self._cached is None or not cleaned:
             return self.run(list(cleaned))
-        return np.asarray(self._cached(self, self._digest, list(cleaned)), dtype=np.float64)
+        chunks = [
+            np.asarray(self._cached(self, self._digest, list(cleaned[i : i + CACHE_CHUNK])))
+            for i in range(0, len(cleaned), CACHE_CHUNK)
+        ]
+        return np.vstack(chunks).astype(np.float64, copy=False)
 
     def run(self, cleaned: Sequence[str]) -> np.ndarray:
         """Embeddings of cleaned tweets, computed (length-sorted, padded batches)."""

@@ -25,6 +25,8 @@ from training_jobs.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 DIRECTIONS_DIR = "directions"
+GENERIC_ROWS_PER_FEEDBACK = 2
+"""Generic rows the head fits per feedback beyond `head_generic_rows`."""
 
 
 def sample_key(encoder_dir: Path, texts: list[str], labels: list[int]) -> str:
@@ -35,8 +37,36 @@ def sample_key(encoder_dir: Path, texts: list[str], labels: list[int]) -> str:
     return digest.hexdigest()[:32]
 
 
+def shuffled(train: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
+    """The generic training split in one seeded order. The direction's sample is its head and
+    the head's generic rows follow, so the two never overlap (on its own fitting rows the
+    direction would look more telling than it is, and the head would lean on it), and a larger
+    generic sample extends a smaller one (the cached embeddings of its start are reused)."""
+    return train.sample(frac=1.0, random_state=settings.seed)
+
+
+def direction_size(train: pd.DataFrame, settings: TrainingSettings) -> int:
+    """Rows of the direction's sample: `head_direction_rows`, at most half the split."""
+    return min(settings.head_direction_rows, len(train) // 2)
+
+
 def direction_sample(train: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
-    return train.sample(min(settings.head_direction_rows, len(train)), random_state=settings.seed)
+    return shuffled(train, settings).iloc[: direction_size(train, settings)]
+
+
+def head_generic_rows(
+    train: pd.DataFrame, settings: TrainingSettings, feedback_rows: int
+) -> pd.DataFrame:
+    """The generic rows fitted beside `feedback_rows` feedbacks: `head_generic_rows`, or
+    `GENERIC_ROWS_PER_FEEDBACK` per feedback when that is more. The generic rows carry half the
+    feedback's total weight whatever their number; with more feedback the head moves more
+    n-gram and embedding weights, and only more generic tweets keep those moves from
+    reordering ordinary ones (more weight instead costs the domain its own evidence)."""
+    if settings.head_generic_rows == 0:
+        return train.iloc[0:0]
+    start = direction_size(train, settings)
+    size = max(settings.head_generic_rows, GENERIC_ROWS_PER_FEEDBACK * feedback_rows)
+    return shuffled(train, settings).iloc[start : start + size]
 
 
 def direction_path(rows: pd.DataFrame, encoder_dir: Path) -> Path:
@@ -48,12 +78,12 @@ def direction_path(rows: pd.DataFrame, encoder_dir: Path) -> Path:
 def cached_direction(
     train: pd.DataFrame, settings: TrainingSettings, encoder_dir: Path
 ) -> Direction | None:
-    """The direction fitted on `head_direction_rows` tweets of the generic training split,
+    """The direction fitted on `direction_sample` of the generic training split,
     from the cache beside the encoder when this sample was embedded before (None when the
     setting is 0 or the sample has one class: the head then fits it on its own generic rows)."""
-    if settings.head_direction_rows == 0 or train.empty:
-        return None
     rows = direction_sample(train, settings)
+    if rows.empty:
+        return None
     texts = rows["text"].tolist()
     path = direction_path(rows, encoder_dir)
     if path.is_file():

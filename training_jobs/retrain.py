@@ -52,7 +52,7 @@ from training_jobs.gated_registration import (
     gate_generic_sample,
     generic_gate_frame,
 )
-from training_jobs.generic_direction import cached_direction
+from training_jobs.generic_direction import cached_direction, head_generic_rows
 from training_jobs.metrics import binary_metrics, finite_metrics
 from training_jobs.registry import RegisteredModel, log_bundle
 from training_jobs.run_inputs import prepare_split
@@ -273,22 +273,20 @@ def _register_prior(
 
 
 def generic_sample(
-    model: SentimentClassifier, train: pd.DataFrame, settings: TrainingSettings
-) -> GenericSample | None:
-    """`head_generic_rows` tweets of the generic training split (never the test split the
-    gate reads), with the model's raw score on them, and the generic sentiment direction when
-    the head may read embeddings."""
-    if settings.head_generic_rows == 0 or train.empty:
+    model: SentimentClassifier, train: pd.DataFrame, settings: TrainingSettings,
+    feedback_rows: int,
+) -> GenericSample | None:  # fmt: skip
+    """The generic rows fitted beside `feedback_rows` feedbacks (`head_generic_rows`: from the
+    generic training split, never the test split the gate reads), with the model's raw score
+    on them, and the generic sentiment direction when the head may read embeddings."""
+    rows = head_generic_rows(train, settings, feedback_rows)
+    if rows.empty:
         return None
-    rows = train.sample(min(settings.head_generic_rows, len(train)), random_state=settings.seed)
     texts = rows["text"].tolist()
-    # The direction is fitted on other tweets than the head's generic rows: on its own
-    # training rows it would look more telling than it is, and the head would lean on it.
     direction = (
-        cached_direction(train.drop(index=rows.index), settings, exported_encoder())
-        if settings.head_embeddings
+        cached_direction(train, settings, exported_encoder()) if settings.head_embeddings
         else None
-    )
+    )  # fmt: skip
     return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy(), direction)
 
 
@@ -330,7 +328,7 @@ def calibrate(
                 raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
                 raw_threshold(model.info), settings.calibration_min_labels,
                 CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
-                generic=generic_sample(model, split.train, settings),
+                generic=generic_sample(model, split.train, settings, len(fitting)),
                 encoder_dir=exported_encoder() if settings.head_embeddings else None,
                 encoder_runtime=bulk_runtime(),
             )  # fmt: skip

@@ -220,7 +220,8 @@ class TrainingSettings(BaseSettings):
         default=1000,
         ge=0,
         description="Generic training-split tweets fitted beside the feedback in the domain "
-        "head, so it keeps generic tweets ranked; 0 fits on feedback alone.",
+        "head, so it keeps generic tweets ranked (two per feedback when that is more); 0 fits "
+        "on feedback alone.",
     )
     head_direction_rows: int = Field(
         default=5000,

@@ -109,8 +109,8 @@ def test_the_generic_direction_is_embedded_once_per_sample_and_cached(
     good = ["i love this", "what a great day", "so happy right now", "this is wonderful"]
     bad = ["i hate this", "what an awful day", "so sad right now", "this is terrible"]
     train = pd.DataFrame({
-        "text": [f"{t} {i}" for i in range(8) for t in (*good, *bad)],
-        "label": [1, 1, 1, 1, 0, 0, 0, 0] * 8,
+        "text": [f"{t} {i}" for i in range(16) for t in (*good, *bad)],
+        "label": [1, 1, 1, 1, 0, 0, 0, 0] * 16,
     })  # fmt: skip
     settings = TrainingSettings(head_direction_rows=48, seed=1)
     direction = cached_direction(train, settings, encoder_dir)
@@ -133,3 +133,22 @@ def test_the_generic_direction_is_embedded_once_per_sample_and_cached(
     assert other is not None and not np.array_equal(other.weights, direction.weights)
     assert len(list((encoder_dir / DIRECTIONS_DIR).glob("*.npz"))) == 2
     assert cached_direction(train, TrainingSettings(head_direction_rows=0), encoder_dir) is None
+
+
+def test_the_generic_rows_grow_with_the_feedback_apart_from_the_direction_sample() -> None:
+    """At least `head_generic_rows`, two per feedback when that is more; never the
+    direction's tweets; a larger sample starts with the smaller one (its cached embeddings
+    are reused); 0 fits on feedback alone."""
+    from training_jobs.generic_direction import direction_sample, head_generic_rows
+    from training_jobs.settings import TrainingSettings
+
+    train = pd.DataFrame({"text": [f"tweet {i}" for i in range(1000)], "label": [0, 1] * 500})
+    settings = TrainingSettings(head_generic_rows=100, head_direction_rows=300, seed=3)
+    direction = set(direction_sample(train, settings)["text"])
+    few = head_generic_rows(train, settings, feedback_rows=40)
+    many = head_generic_rows(train, settings, feedback_rows=125)
+    assert len(direction) == 300 and len(few) == 100 and len(many) == 250
+    assert not direction & set(many["text"])
+    assert many["text"].tolist()[:100] == few["text"].tolist()
+    assert len(head_generic_rows(train, settings, feedback_rows=5000)) == 700  # what is left
+    assert head_generic_rows(train, TrainingSettings(head_generic_rows=0), 250).empty
