@@ -182,7 +182,7 @@ class DomainHead:
             return cls(vocabulary, idf, coef)
         if file_digest(path.parent / ENCODER_FILE) != digest:
             raise ValueError(f"{ENCODER_FILE} is not the encoder {path.name} was fitted with")
-        encoder = SentenceEncoder.load(path.parent, runtime)
+        encoder = SentenceEncoder.load(path.parent, runtime, digest)
         return cls(vocabulary, idf, coef, embedding_coef, encoder, path.parent)
 
 

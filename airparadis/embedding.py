@@ -57,9 +57,9 @@ class EncoderRuntime:
 
 SERVING = EncoderRuntime()
 EMBEDDING_CACHE_LIMIT = "1G"
+"""Bulk embeddings kept on disk at most; the least recently used go first."""
 CACHE_CHUNK = 1000
 """Tweets per cached entry (`SentenceEncoder.embed_cleaned`)."""
-"""Bulk embeddings kept on disk at most; the least recently used go first."""
 
 
 def bulk_runtime(cached: bool = True) -> EncoderRuntime:
@@ -81,8 +81,10 @@ class SentenceEncoder:
     """ONNX Runtime session of the pooled encoder plus its tokenizer (thread-safe)."""
 
     def __init__(
-        self, model_path: Path, tokenizer_path: Path, runtime: EncoderRuntime = SERVING
-    ) -> None:
+        self, model_path: Path, tokenizer_path: Path, runtime: EncoderRuntime = SERVING,
+        digest: str | None = None,
+    ) -> None:  # fmt: skip
+        """`digest`: the graph's sha256 when the caller already has it (the cache's key)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -102,7 +104,7 @@ class SentenceEncoder:
             memory = joblib.Memory(runtime.cache, verbose=0)
             memory.reduce_size(bytes_limit=EMBEDDING_CACHE_LIMIT)
             self._cached = memory.cache(_embed_uncached, ignore=["encoder"])
-            self._digest = file_digest(model_path)
+            self._digest = digest or file_digest(model_path)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm embeddings of raw tweets, shape (len(texts), `EMBEDDING_DIM`), float64."""
@@ -133,8 +135,10 @@ class SentenceEncoder:
         return out
 
     @classmethod
-    def load(cls, directory: Path, runtime: EncoderRuntime = SERVING) -> SentenceEncoder:
-        return cls(directory / ENCODER_FILE, directory / ENCODER_TOKENIZER_FILE, runtime)
+    def load(
+        cls, directory: Path, runtime: EncoderRuntime = SERVING, digest: str | None = None
+    ) -> SentenceEncoder:
+        return cls(directory / ENCODER_FILE, directory / ENCODER_TOKENIZER_FILE, runtime, digest)
 
 
 def encoder_source() -> Path:
