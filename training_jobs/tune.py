@@ -32,6 +32,7 @@ from training_jobs.feedback_fit import DomainFeedback, fit_with_feedback, select
 from training_jobs.run_inputs import prepare_split, resolve_params
 from training_jobs.settings import TrainingSettings
 from training_jobs.split import Split
+from training_jobs.study_storage import open_storage
 from training_jobs.train import TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -82,12 +83,16 @@ def create_study(
     platform: PlatformSettings,
     skip_if_exists: bool = False,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study (and its MLflow parent run); (study, created)."""
+    """Create the study (its MLflow parent run, its defaults queued); (study, created).
+
+    Only the one process whose insert of the study name succeeds queues the defaults, so
+    workers that start together (Kubernetes completions) do not each queue a copy.
+    """
     name, storage = study_name(settings, family), storage_url(settings, platform)
     try:
         study = optuna.create_study(
             study_name=name,
-            storage=storage,
+            storage=open_storage(storage),
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=settings.seed),
             pruner=make_pruner(settings.tune_pruner),
@@ -101,6 +106,7 @@ def create_study(
         mlflow.set_tags({"family": family, "stage": "tune", "optuna.study": name})
     study.set_user_attr(PARENT_RUN_ATTR, parent.info.run_id)
     study.set_user_attr("family", family)
+    enqueue_defaults(study, family, settings)
     logger.info("created study %s in %s (MLflow parent run %s)", name, storage, parent.info.run_id)
     return study, True
 
@@ -121,7 +127,7 @@ def enqueue_defaults(study: optuna.Study, family_name: str, settings: TrainingSe
 def load_study(family: str, settings: TrainingSettings, platform: PlatformSettings) -> optuna.Study:
     return optuna.load_study(
         study_name=study_name(settings, family),
-        storage=storage_url(settings, platform),
+        storage=open_storage(storage_url(settings, platform)),
         sampler=optuna.samplers.TPESampler(),
         pruner=make_pruner(settings.tune_pruner),
     )
@@ -248,7 +254,7 @@ def claim_retrain(storage: str, study: str, trial_number: int) -> bool:
     """
     import sqlalchemy as sa
 
-    rdb = optuna.storages.RDBStorage(storage)
+    rdb = open_storage(storage)
     try:
         table = sa.Table("study_user_attributes", sa.MetaData(), autoload_with=rdb.engine)
         row = {
@@ -305,7 +311,6 @@ def tune(
     retrain: bool = True,
 ) -> TuneResult:
     study, _ = create_study(family, settings, platform, skip_if_exists=True)
-    enqueue_defaults(study, family, settings)
     if workers > 1:
         _spawn_workers(family, settings, platform, trials, workers)
         study = load_study(family, settings, platform)
