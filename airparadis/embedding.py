@@ -167,15 +167,21 @@ def exported_encoder() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     work = target.parent / f".{target.name}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
     try:
-        _export(source, work / ENCODER_FILE)
-        shutil.copyfile(source / "tokenizer.json", work / ENCODER_TOKENIZER_FILE)
+        export_encoder(source, work)
         if not target.exists():  # another process may have exported it first
             work.rename(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def export_encoder(source: Path, target: Path) -> None:
+    """The MiniLM checkpoint folder `source` (the shipped one, or one fine-tuned on feedback)
+    as `ENCODER_FILE` and `ENCODER_TOKENIZER_FILE` in the new folder `target`."""
+    target.mkdir(parents=True)
+    _export(source, target / ENCODER_FILE)
+    shutil.copyfile(source / "tokenizer.json", target / ENCODER_TOKENIZER_FILE)
 
 
 def _export(source: Path, path: Path) -> None:

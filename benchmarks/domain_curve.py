@@ -67,12 +67,17 @@ def calibrated_model(
     from airparadis.bundle import load_bundle
     from airparadis.calibration import CalibrationError, raw_threshold, save_calibration
     from airparadis.calibration_fit import fit_calibration
-    from airparadis.embedding import bulk_runtime, exported_encoder
+    from airparadis.embedding import bulk_runtime
     from training_jobs.feedback_fit import CALIBRATION_FOLDS
-    from training_jobs.retrain import generic_sample
+    from training_jobs.retrain import generic_sample, head_encoder
     from training_jobs.settings import TrainingSettings
 
     settings = TrainingSettings()
+    encoder = (
+        head_encoder(feedback, train, settings, directory.parent / f"{directory.name}-encoder")
+        if head and train is not None
+        else None
+    )
     try:
         calibration = fit_calibration(
             model.predict_proba(feedback["text"].tolist()),  # type: ignore[attr-defined]
@@ -83,11 +88,11 @@ def calibrated_model(
             settings.seed,
             texts=feedback["text"].tolist() if head else None,
             generic=(
-                generic_sample(model, train, settings, len(feedback))  # type: ignore[arg-type]
+                generic_sample(model, train, settings, len(feedback), encoder)  # type: ignore[arg-type]
                 if head and train is not None
                 else None
             ),
-            encoder_dir=exported_encoder() if head and settings.head_embeddings else None,
+            encoder_dir=encoder,
             encoder_runtime=bulk_runtime(),
         )
     except CalibrationError:

@@ -274,20 +274,35 @@ def _register_prior(
 
 def generic_sample(
     model: SentimentClassifier, train: pd.DataFrame, settings: TrainingSettings,
-    feedback_rows: int,
+    feedback_rows: int, encoder: Path | None,
 ) -> GenericSample | None:  # fmt: skip
     """The generic rows fitted beside `feedback_rows` feedbacks (`head_generic_rows`: from the
     generic training split, never the test split the gate reads), with the model's raw score
-    on them, and the generic sentiment direction when the head may read embeddings."""
+    on them, and the generic sentiment direction in the space of `encoder` (the head's
+    encoder folder, None when the head reads no embeddings)."""
     rows = head_generic_rows(train, settings, feedback_rows)
     if rows.empty:
         return None
     texts = rows["text"].tolist()
-    direction = (
-        cached_direction(train, settings, exported_encoder()) if settings.head_embeddings
-        else None
-    )  # fmt: skip
+    direction = cached_direction(train, settings, encoder) if encoder is not None else None
     return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy(), direction)
+
+
+def head_encoder(
+    fitting: pd.DataFrame, train: pd.DataFrame, settings: TrainingSettings, workdir: Path
+) -> Path | None:
+    """The head's encoder folder: none without embeddings, MiniLM fine-tuned on `fitting`
+    (in `workdir`) from `head_encoder_tuning_min_labels` labels of both classes on, else the
+    shipped one."""
+    if not settings.head_embeddings:
+        return None
+    least = settings.head_encoder_tuning_min_labels
+    if least is None or len(fitting) < least or fitting["label"].nunique() < 2:
+        return exported_encoder()
+    from training_jobs.encoder_tuning import tune_encoder
+
+    generic = head_generic_rows(train, settings, len(fitting))
+    return tune_encoder(fitting, generic, settings, workdir / "tuned-encoder")
 
 
 def calibrate(
@@ -323,14 +338,14 @@ def calibrate(
                 f"{settings.calibration_min_labels}",
             )  # fmt: skip
         split, _ = prepare_split(settings, platform)
+        encoder = head_encoder(fitting, split.train, settings, Path(tmp))
         try:
             calibration = fit_calibration(
                 raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
                 raw_threshold(model.info), settings.calibration_min_labels,
                 CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
-                generic=generic_sample(model, split.train, settings, len(fitting)),
-                encoder_dir=exported_encoder() if settings.head_embeddings else None,
-                encoder_runtime=bulk_runtime(),
+                generic=generic_sample(model, split.train, settings, len(fitting), encoder),
+                encoder_dir=encoder, encoder_runtime=bulk_runtime(),
             )  # fmt: skip
         except CalibrationError as exc:
             return CalibrateResult(None, f"nothing changes: {exc}")

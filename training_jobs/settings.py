@@ -230,6 +230,16 @@ class TrainingSettings(BaseSettings):
         "sentiment direction (embedded once, then cached beside the encoder); 0 fits it on the "
         "head's generic sample alone.",
     )
+    head_encoder_tuning_min_labels: int | None = Field(
+        default=None,
+        ge=2,
+        description="From this many labelled feedbacks on, `calibrate` and `retrain` fine-tune "
+        "the head's MiniLM encoder on them (minutes on a CPU) and the bundle carries the tuned "
+        "encoder; unset: the shipped encoder is never changed.",
+    )
+    head_encoder_tuning_epochs: int = Field(
+        default=3, ge=1, description="Epochs of the head encoder's fine-tuning."
+    )
     retrain_refit_generic: bool = Field(
         default=False,
         description="`retrain` refits the generic model even when the champion's domain head "

@@ -285,3 +285,56 @@ def test_retrain_registers_a_domain_head_without_refitting_the_generic_model(
     assert raw.tolist() == pytest.approx(champion.predict_proba(tweets).tolist())  # untouched
     labels = served.predict_proba(tweets) >= served.info.threshold
     assert labels.tolist() == [False, True]
+
+
+@pytest.mark.slow
+def test_retrain_tunes_the_head_encoder_on_feedback_and_the_bundle_carries_it(
+    tmp_path: Path, sentiment140_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `head_encoder_tuning_min_labels` reached, MiniLM is fine-tuned on the feedback:
+    unseen complaints in the domain's own words move toward unhappy tweets, and the registered
+    bundle serves with that encoder, not the shipped one."""
+    import numpy as np
+
+    from airparadis.embedding import ENCODER_FILE, SentenceEncoder, exported_encoder, file_digest
+    from training_jobs.retrain import CalibrateResult
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("AIRPARADIS_HOME", str(tmp_path))
+    platform = PlatformSettings()
+    settings = TrainingSettings(
+        data=[sentiment140_dir], max_rows=3000, seed=3, head_encoder_tuning_min_labels=100,
+        head_encoder_tuning_epochs=2, head_generic_rows=200, head_direction_rows=300,
+    )  # fmt: skip
+    assert train("tfidf_lr", settings, platform).registered is not None
+    store = FeedbackStore(default_sqlite_url(tmp_path))
+    # Complaints and praise about the seat in words no generic tweet uses.
+    for i in range(240):
+        store.add({"tweet": f"{'quibbly' if i % 2 else 'zorbly'} seat on flight {i}",
+                   "predicted_label": "positive", "verdict": "wrong" if i % 2 else "correct"})  # fmt: skip
+    result = retrain("tfidf_lr", settings, platform, tmp_path / "work")
+    assert isinstance(result, CalibrateResult) and result.calibration is not None
+    assert result.calibration.method == "domain_head", result.reason
+    assert result.registered is not None and result.registered.version == "2"
+    served_dir = download_model(f"models:/{platform.model_name}/2", tmp_path / "v2")
+    served = load_bundle(served_dir)
+    tuned_files = list(Path(served_dir).rglob(ENCODER_FILE))
+    assert len(tuned_files) == 1
+    assert file_digest(tuned_files[0]) != file_digest(exported_encoder() / ENCODER_FILE)
+
+    tweets = [f"{'quibbly' if i % 2 else 'zorbly'} armrest in row {i}" for i in range(40)]
+    complaint = np.array([i % 2 == 1 for i in range(40)])
+    unhappy = ["awful, i hate it", "terrible service, never again", "worst day ever"]
+    happy = ["wonderful, i love it", "great service, thank you", "best day ever"]
+
+    def lean(encoder: SentenceEncoder) -> float:
+        """How much nearer the unseen complaints sit to unhappy tweets than the praise does."""
+        toward = encoder.embed(tweets) @ (encoder.embed(unhappy) - encoder.embed(happy)).mean(0)
+        return float(toward[complaint].mean() - toward[~complaint].mean())
+
+    tuned = lean(SentenceEncoder.load(tuned_files[0].parent))
+    shipped = lean(SentenceEncoder.load(exported_encoder()))
+    assert tuned > shipped + 0.05, (tuned, shipped)
+    later = [f"{'quibbly' if i % 2 else 'zorbly'} seat on flight {1000 + i}" for i in range(40)]
+    labels = served.predict_proba(later) >= served.info.threshold
+    assert (labels == ~complaint).mean() >= 0.9, list(zip(later, labels, strict=True))
