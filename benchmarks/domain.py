@@ -64,20 +64,14 @@ def tuned_encoder_curve(
     """The table of the head on a MiniLM fine-tuned on the feedback (the product's opt-in
     `head_encoder_tuning_min_labels`, set to its least, 2, for this reading), and its seconds."""
     import os
+    from unittest import mock
 
-    saved = os.environ.get(TUNED_ENV)
-    os.environ[TUNED_ENV] = "2"
     started = time.perf_counter()
-    try:
+    with mock.patch.dict(os.environ, {TUNED_ENV: "2"}):
         readings = read_curve(
             generic, generic_dir, split.train, split.validation, split.test,  # type: ignore[attr-defined]
             pool, heldout, TUNED_COUNTS, tmp, retrain=False,
         )  # fmt: skip
-    finally:
-        if saved is None:
-            os.environ.pop(TUNED_ENV, None)
-        else:
-            os.environ[TUNED_ENV] = saved
     return curve_table(readings, len(pool), goals=True), time.perf_counter() - started
 
 

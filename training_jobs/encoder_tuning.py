@@ -25,7 +25,6 @@ import pandas as pd
 
 from airparadis.embedding import export_encoder
 from training_jobs.families.params import TransformerParams
-from training_jobs.families.transformer_model import encoder_dir
 from training_jobs.families.transformer_training import train_network
 from training_jobs.settings import TrainingSettings
 
@@ -60,7 +59,7 @@ def tune_encoder(
         learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, evals_per_epoch=1, device="cpu",
     ).model_dump(mode="json")  # fmt: skip
     started = time.perf_counter()
-    module, _, _, found = train_network(train, holdout, params, settings.seed)
+    module, tokenizer, _, found = train_network(train, holdout, params, settings.seed)
     logger.info(
         "head encoder fine-tuned on %d tweets (%d feedbacks) in %.0fs: epoch %.2f kept, "
         "held-out feedback accuracy %.4f",
@@ -72,7 +71,7 @@ def tune_encoder(
     try:
         encoder: Any = module.encoder
         encoder.save_pretrained(str(checkpoint))
-        shutil.copyfile(encoder_dir() / "tokenizer.json", checkpoint / "tokenizer.json")
+        shutil.copyfile(tokenizer, checkpoint / tokenizer.name)
         export_encoder(checkpoint, target)
     finally:
         shutil.rmtree(checkpoint, ignore_errors=True)
