@@ -2,7 +2,8 @@
 
 The method is chosen by cross-validation on the feedback (out-of-fold log loss), and the
 decision threshold, the one that maximises macro-F1, inside each fold, so the held-out figures
-stored with it are honest. Before labels can support a fitted method, `prior_calibration`
+stored with it are honest (with a fine-tuned encoder, read on the feedback it was not tuned
+on). Before labels can support a fitted method, `prior_calibration`
 serves the EM label-shift correction estimated on unlabelled traffic.
 """
 
@@ -130,6 +131,7 @@ def fit_calibration(
     generic: GenericSample | None = None,
     encoder_dir: Path | None = None,
     encoder_runtime: EncoderRuntime = SERVING,
+    encoder_seen: int = 0,
 ) -> Calibration:
     """Choose and fit the calibration on labelled feedback (raw P(positive), labels 0/1).
 
@@ -139,6 +141,11 @@ def fit_calibration(
     (an exported encoder, `airparadis.embedding.exported_encoder`) lets the "ngram+embedding"
     feature set compete, and with a generic sample "ngram+embedding+direction" too; it runs
     as `encoder_runtime` says (training passes `airparadis.embedding.bulk_runtime`).
+
+    An encoder fine-tuned on the first `encoder_seen` feedbacks (`training_jobs.encoder_tuning`)
+    embeds them as it was fitted to, so out-of-fold figures on them are optimistic: the stored
+    held-out figures and reliability curve read the later feedbacks alone. The choices still
+    read every row; on the few later ones they would follow noise.
 
     Raises `CalibrationError` below `min_labels` labels or with fewer than two examples of
     either class per fold: with that little evidence nothing should change.
@@ -202,6 +209,7 @@ def fit_calibration(
             chosen = (loss, method)
     assert chosen is not None
     method = chosen[1]
+    judged = np.arange(len(y)) >= encoder_seen
     head: DomainHead | None = None
     if method == "domain_head":
         assert rows is not None and head_c is not None
@@ -238,10 +246,10 @@ def fit_calibration(
         labels=len(y),
         raw_threshold=raw_threshold,
         heldout={
-            "raw": _heldout(y, p_raw, np.full_like(p_raw, raw_threshold)),
-            "calibrated": _heldout(y, oof_p, oof_t),
+            "raw": _heldout(y[judged], p_raw[judged], np.full(judged.sum(), raw_threshold)),
+            "calibrated": _heldout(y[judged], oof_p[judged], oof_t[judged]),
         },
-        reliability=reliability_bins(y, oof_p),
+        reliability=reliability_bins(y[judged], oof_p[judged]),
         head_file=HEAD_FILE if head is not None else None,
         head_c=head_c if head is not None else None,
         head_features=head_features if head is not None else None,

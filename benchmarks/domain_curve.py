@@ -88,12 +88,19 @@ def calibrated_model(
             settings.seed,
             texts=feedback["text"].tolist() if head else None,
             generic=(
-                generic_sample(model, train, settings, len(feedback), encoder)  # type: ignore[arg-type]
+                generic_sample(
+                    model,  # type: ignore[arg-type]
+                    train,
+                    settings,
+                    len(feedback),
+                    encoder.directory if encoder else None,
+                )
                 if head and train is not None
                 else None
             ),
-            encoder_dir=encoder,
+            encoder_dir=encoder.directory if encoder else None,
             encoder_runtime=bulk_runtime(),
+            encoder_seen=encoder.seen if encoder else 0,
         )
     except CalibrationError:
         return model

@@ -129,6 +129,10 @@ def quality_state(snap: OpsSnapshot) -> str:
     threshold = calibration.get("threshold")
     labels = calibration.get("labels")
     text = f"Calibrated ({method}) on {_count(labels)} labelled feedbacks"
+    judged = ((calibration.get("heldout") or {}).get("calibrated") or {}).get("n")
+    if isinstance(judged, int | float) and isinstance(labels, int) and judged < labels:
+        # A fine-tuned encoder's own training tweets are left out of the held-out figures.
+        text += f" (held-out figures on the latest {int(judged):,}, unseen by its encoder)"
     if fitted:
         text += f" at {fitted} UTC"
     if isinstance(threshold, int | float):

@@ -288,21 +288,38 @@ def generic_sample(
     return GenericSample(texts, raw_proba(model, texts), rows["label"].to_numpy(), direction)
 
 
+@dataclass(frozen=True)
+class HeadEncoder:
+    """The head's encoder folder, and how many of the first fitting feedbacks it was
+    fine-tuned on (`fit_calibration`'s `encoder_seen`; 0 for the shipped encoder)."""
+
+    directory: Path
+    seen: int = 0
+
+
 def head_encoder(
     fitting: pd.DataFrame, train: pd.DataFrame, settings: TrainingSettings, workdir: Path
-) -> Path | None:
-    """The head's encoder folder: none without embeddings, MiniLM fine-tuned on `fitting`
-    (in `workdir`) from `head_encoder_tuning_min_labels` labels of both classes on, else the
-    shipped one."""
+) -> HeadEncoder | None:
+    """The head's encoder: none without embeddings, MiniLM fine-tuned on `fitting` (in
+    `workdir`) from `head_encoder_tuning_min_labels` labels on, when the latest feedbacks it
+    is not trained on hold two of each class to judge the head by, else the shipped one."""
     if not settings.head_embeddings:
         return None
     least = settings.head_encoder_tuning_min_labels
-    if least is None or len(fitting) < least or fitting["label"].nunique() < 2:
-        return exported_encoder()
-    from training_jobs.encoder_tuning import tune_encoder
+    if least is None or len(fitting) < least:
+        return HeadEncoder(exported_encoder())
+    from training_jobs.encoder_tuning import holdout_size, tune_encoder
 
+    judged = fitting["label"].iloc[-holdout_size(len(fitting)) :]
+    if min(judged.sum(), len(judged) - judged.sum()) < 2:
+        logger.info(
+            "encoder not fine-tuned: its %d held-out feedbacks lack two of each class",
+            len(judged),
+        )
+        return HeadEncoder(exported_encoder())
     generic = head_generic_rows(train, settings, len(fitting))
-    return tune_encoder(fitting, generic, settings, workdir / "tuned-encoder")
+    target = workdir / "tuned-encoder"
+    return HeadEncoder(target, tune_encoder(fitting, generic, settings, target))
 
 
 def calibrate(
@@ -344,8 +361,12 @@ def calibrate(
                 raw_proba(model, fitting["text"].tolist()), fitting["label"].to_numpy(),
                 raw_threshold(model.info), settings.calibration_min_labels,
                 CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
-                generic=generic_sample(model, split.train, settings, len(fitting), encoder),
-                encoder_dir=encoder, encoder_runtime=bulk_runtime(),
+                generic=generic_sample(
+                    model, split.train, settings, len(fitting),
+                    encoder.directory if encoder else None,
+                ),
+                encoder_dir=encoder.directory if encoder else None,
+                encoder_runtime=bulk_runtime(), encoder_seen=encoder.seen if encoder else 0,
             )  # fmt: skip
         except CalibrationError as exc:
             return CalibrateResult(None, f"nothing changes: {exc}")

@@ -388,6 +388,12 @@ def test_quality_tables_tolerate_partial_calibrations() -> None:
     ]
     snap = OpsSnapshot(datetime.now(UTC), 3600, served={"calibration": calibration})
     assert quality_state(snap) == "Calibrated (temperature) on 120 labelled feedbacks."
+    tuned = {**calibration, "labels": 192, "heldout": {"calibrated": {"macro_f1": 0.8, "n": 19}}}
+    snap = OpsSnapshot(datetime.now(UTC), 3600, served={"calibration": tuned})
+    assert quality_state(snap) == (
+        "Calibrated (temperature) on 192 labelled feedbacks (held-out figures on the latest 19, "
+        "unseen by its encoder)."
+    )
 
 
 def test_a_plot_is_rebuilt_only_when_its_data_changes() -> None:

@@ -79,6 +79,23 @@ def test_an_already_calibrated_model_keeps_its_map() -> None:
     assert abs(calibration.intercept) < 0.15
 
 
+def test_held_out_figures_skip_the_feedback_a_tuned_encoder_was_trained_on() -> None:
+    """Scores on tweets an encoder was fine-tuned on separate the classes as it was fitted
+    to: the stored figures and reliability curve read only the later feedback."""
+    p_raw, y, _ = synthetic(1.0, -0.5, 600, seed=5)
+    seen = 400
+    p_raw[:seen] = np.where(y[:seen] == 1, 0.97, 0.03)  # the memorised first rows
+    later = binary_metrics(y[seen:], p_raw[seen:], 0.5)
+    honest = fit_calibration(p_raw, y, encoder_seen=seen)
+    optimistic = fit_calibration(p_raw, y)
+    assert honest.heldout["raw"]["n"] == len(y) - seen
+    assert honest.heldout["raw"]["macro_f1"] == pytest.approx(later["macro_f1"])
+    assert optimistic.heldout["raw"]["macro_f1"] > later["macro_f1"] + 0.05
+    assert honest.heldout["calibrated"]["n"] == len(y) - seen
+    assert sum(int(b["count"]) for b in honest.reliability) == len(y) - seen
+    assert honest.labels == len(y)
+
+
 def test_below_the_minimum_nothing_is_fitted() -> None:
     p_raw, y, _ = synthetic(1.0, -1.0, 40, seed=4)
     with pytest.raises(CalibrationError, match="needs 50"):

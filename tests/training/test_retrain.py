@@ -297,6 +297,7 @@ def test_retrain_tunes_the_head_encoder_on_feedback_and_the_bundle_carries_it(
     import numpy as np
 
     from airparadis.embedding import ENCODER_FILE, SentenceEncoder, exported_encoder, file_digest
+    from training_jobs.encoder_tuning import holdout_size
     from training_jobs.retrain import CalibrateResult
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -316,6 +317,9 @@ def test_retrain_tunes_the_head_encoder_on_feedback_and_the_bundle_carries_it(
     assert isinstance(result, CalibrateResult) and result.calibration is not None
     assert result.calibration.method == "domain_head", result.reason
     assert result.registered is not None and result.registered.version == "2"
+    # 240 tweets: 48 for the gate, 192 fitted, of which the latest 19 the encoder never saw
+    # and the stored held-out figures read.
+    assert result.calibration.heldout["calibrated"]["n"] == holdout_size(192) == 19
     served_dir = download_model(f"models:/{platform.model_name}/2", tmp_path / "v2")
     served = load_bundle(served_dir)
     tuned_files = list(Path(served_dir).rglob(ENCODER_FILE))
