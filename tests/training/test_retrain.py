@@ -342,3 +342,27 @@ def test_retrain_tunes_the_head_encoder_on_feedback_and_the_bundle_carries_it(
     later = [f"{'quibbly' if i % 2 else 'zorbly'} seat on flight {1000 + i}" for i in range(40)]
     labels = served.predict_proba(later) >= served.info.threshold
     assert (labels == ~complaint).mean() >= 0.9, list(zip(later, labels, strict=True))
+
+
+def test_the_encoder_is_not_tuned_when_its_held_out_feedback_lacks_a_class(
+    tmp_path: Path, sentiment140_dir: Path
+) -> None:
+    """The held-out tenth is what the head is judged on after tuning: without two
+    feedbacks of each class there, minutes of fine-tuning could not be checked, so the
+    shipped encoder is kept (and nothing is written)."""
+    import pandas as pd
+
+    from airparadis.embedding import exported_encoder
+    from training_jobs.retrain import HeadEncoder, head_encoder
+
+    settings = TrainingSettings(data=[sentiment140_dir], head_encoder_tuning_min_labels=20)
+    fitting = pd.DataFrame(
+        {"text": [f"flight {i} was {'fine' if i < 25 else 'late'}" for i in range(40)],
+         "label": [1 if i < 25 else 0 for i in range(40)]}
+    )  # fmt: skip
+    train_rows = pd.DataFrame({"text": ["good", "bad"], "label": [1, 0]})
+    kept = head_encoder(fitting, train_rows, settings, tmp_path)
+    assert kept == HeadEncoder(exported_encoder(), 0)
+    assert not (tmp_path / "tuned-encoder").exists()
+    below = head_encoder(fitting.head(19), train_rows, settings, tmp_path)
+    assert below == HeadEncoder(exported_encoder(), 0)
