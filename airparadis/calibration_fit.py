@@ -143,9 +143,10 @@ def fit_calibration(
     as `encoder_runtime` says (training passes `airparadis.embedding.bulk_runtime`).
 
     An encoder fine-tuned on the first `encoder_seen` feedbacks (`training_jobs.encoder_tuning`)
-    embeds them as it was fitted to, so out-of-fold figures on them are optimistic: the stored
-    held-out figures and reliability curve read the later feedbacks alone. The choices still
-    read every row; on the few later ones they would follow noise.
+    embeds them as it was fitted to, so the head's out-of-fold figures on them are optimistic:
+    when the head is chosen, the stored held-out figures and reliability curve read the later
+    feedbacks alone. The choices still read every row; on the few later ones they would follow
+    noise.
 
     Raises `CalibrationError` below `min_labels` labels or with fewer than two examples of
     either class per fold: with that little evidence nothing should change.
@@ -209,7 +210,6 @@ def fit_calibration(
             chosen = (loss, method)
     assert chosen is not None
     method = chosen[1]
-    judged = np.arange(len(y)) >= encoder_seen
     head: DomainHead | None = None
     if method == "domain_head":
         assert rows is not None and head_c is not None
@@ -227,6 +227,8 @@ def fit_calibration(
                 raise CalibrationError("the domain head inverts the generic model")
             method = min(others, key=lambda m: _log_loss(y, logit(out_of_fold[m][0])))
     oof_p, oof_t = out_of_fold[method]
+    # Only the head reads the encoder: a map's out-of-fold figures are honest on every row.
+    judged = np.arange(len(y)) >= (encoder_seen if method == "domain_head" else 0)
     generic_intercept: float | None = None
     if method == "domain_head":
         slope, intercept, head = fitted.slope, fitted.intercept, fitted.head

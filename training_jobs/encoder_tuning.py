@@ -10,10 +10,10 @@ copies it and records its digest). It is the transformer family's fine-tuning lo
 (`head_encoder_tuning_min_labels`).
 
 Only the earlier feedback trains the encoder: the latest share (`HOLDOUT_SHARE`) picks the
-kept state, and the gate's slice (`split_feedback`) is never seen by either. The head's choices
-and held-out figures are then read on that latest share (`fit_calibration`'s `encoder_seen`):
-on the rows the encoder was fitted to, its embeddings separate the classes better than they
-will on new tweets.
+kept state, and the gate's slice (`split_feedback`) is never seen by either. The head's stored
+held-out figures are then read on that latest share (`fit_calibration`'s `encoder_seen`): on
+the rows the encoder was fitted to, its embeddings separate the classes better than they will
+on new tweets.
 """
 
 from __future__ import annotations

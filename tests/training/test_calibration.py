@@ -80,20 +80,27 @@ def test_an_already_calibrated_model_keeps_its_map() -> None:
 
 
 def test_held_out_figures_skip_the_feedback_a_tuned_encoder_was_trained_on() -> None:
-    """Scores on tweets an encoder was fine-tuned on separate the classes as it was fitted
-    to: the stored figures and reliability curve read only the later feedback."""
+    """The head's scores on tweets its encoder was fine-tuned on separate the classes as it
+    was fitted to: its stored figures and reliability curve read only the later feedback. A
+    map of the logit reads no encoder, so its figures keep every row."""
     p_raw, y, _ = synthetic(1.0, -0.5, 600, seed=5)
     seen = 400
     p_raw[:seen] = np.where(y[:seen] == 1, 0.97, 0.03)  # the memorised first rows
+    texts = [f"flight {i} seat {i % 7}" for i in range(len(y))]
     later = binary_metrics(y[seen:], p_raw[seen:], 0.5)
-    honest = fit_calibration(p_raw, y, encoder_seen=seen)
-    optimistic = fit_calibration(p_raw, y)
-    assert honest.heldout["raw"]["n"] == len(y) - seen
+    honest = fit_calibration(p_raw, y, texts=texts, methods=("domain_head",), encoder_seen=seen)
+    optimistic = fit_calibration(p_raw, y, texts=texts, methods=("domain_head",))
+    assert honest.method == "domain_head" and honest.labels == len(y)
+    assert honest.heldout["raw"]["n"] == honest.heldout["calibrated"]["n"] == len(y) - seen
     assert honest.heldout["raw"]["macro_f1"] == pytest.approx(later["macro_f1"])
     assert optimistic.heldout["raw"]["macro_f1"] > later["macro_f1"] + 0.05
-    assert honest.heldout["calibrated"]["n"] == len(y) - seen
+    assert (
+        optimistic.heldout["calibrated"]["macro_f1"]
+        > honest.heldout["calibrated"]["macro_f1"] + 0.05
+    )
     assert sum(int(b["count"]) for b in honest.reliability) == len(y) - seen
-    assert honest.labels == len(y)
+    mapped = fit_calibration(p_raw, y, methods=("platt",), encoder_seen=seen)
+    assert mapped.heldout["calibrated"]["n"] == len(y)
 
 
 def test_below_the_minimum_nothing_is_fitted() -> None:
