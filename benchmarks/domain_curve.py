@@ -69,14 +69,14 @@ def calibrated_model(
     from airparadis.calibration_fit import fit_calibration
     from airparadis.embedding import bulk_runtime
     from training_jobs.feedback_fit import CALIBRATION_FOLDS
-    from training_jobs.retrain import generic_sample, head_encoder
+    from training_jobs.retrain import HeadEncoder, generic_sample, head_encoder
     from training_jobs.settings import TrainingSettings
 
     settings = TrainingSettings()
     encoder = (
         head_encoder(feedback, train, settings, directory.parent / f"{directory.name}-encoder")
         if head and train is not None
-        else None
+        else HeadEncoder(None)
     )
     try:
         calibration = fit_calibration(
@@ -88,19 +88,13 @@ def calibrated_model(
             settings.seed,
             texts=feedback["text"].tolist() if head else None,
             generic=(
-                generic_sample(
-                    model,  # type: ignore[arg-type]
-                    train,
-                    settings,
-                    len(feedback),
-                    encoder.directory if encoder else None,
-                )
+                generic_sample(model, train, settings, len(feedback), encoder.directory)  # type: ignore[arg-type]
                 if head and train is not None
                 else None
             ),
-            encoder_dir=encoder.directory if encoder else None,
+            encoder_dir=encoder.directory,
             encoder_runtime=bulk_runtime(),
-            encoder_seen=encoder.seen if encoder else 0,
+            encoder_seen=encoder.seen,
         )
     except CalibrationError:
         return model

@@ -290,21 +290,22 @@ def generic_sample(
 
 @dataclass(frozen=True)
 class HeadEncoder:
-    """The head's encoder folder, and how many of the first fitting feedbacks it was
-    fine-tuned on (`fit_calibration`'s `encoder_seen`; 0 for the shipped encoder)."""
+    """The head's encoder folder (None: the head reads no embeddings), and how many of the
+    first fitting feedbacks it was fine-tuned on (`fit_calibration`'s `encoder_seen`; 0 for
+    the shipped encoder)."""
 
-    directory: Path
+    directory: Path | None
     seen: int = 0
 
 
 def head_encoder(
     fitting: pd.DataFrame, train: pd.DataFrame, settings: TrainingSettings, workdir: Path
-) -> HeadEncoder | None:
+) -> HeadEncoder:
     """The head's encoder: none without embeddings, MiniLM fine-tuned on `fitting` (in
     `workdir`) from `head_encoder_tuning_min_labels` labels on, when the latest feedbacks it
     is not trained on hold two of each class to judge the head by, else the shipped one."""
     if not settings.head_embeddings:
-        return None
+        return HeadEncoder(None)
     least = settings.head_encoder_tuning_min_labels
     if least is None or len(fitting) < least:
         return HeadEncoder(exported_encoder())
@@ -362,11 +363,10 @@ def calibrate(
                 raw_threshold(model.info), settings.calibration_min_labels,
                 CALIBRATION_FOLDS, settings.seed, texts=fitting["text"].tolist(),
                 generic=generic_sample(
-                    model, split.train, settings, len(fitting),
-                    encoder.directory if encoder else None,
+                    model, split.train, settings, len(fitting), encoder.directory
                 ),
-                encoder_dir=encoder.directory if encoder else None,
-                encoder_runtime=bulk_runtime(), encoder_seen=encoder.seen if encoder else 0,
+                encoder_dir=encoder.directory, encoder_runtime=bulk_runtime(),
+                encoder_seen=encoder.seen,
             )  # fmt: skip
         except CalibrationError as exc:
             return CalibrateResult(None, f"nothing changes: {exc}")
